@@ -1,7 +1,264 @@
-"""The ``civicmap`` command line (filled in by the foundation work)."""
+"""The ``civicmap`` command line: thin callers of the same functions the web pages use.
+
+User errors (:class:`~layers.errors.CivicmapError`) are printed without a traceback and
+the command exits with status 2; anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
+import getpass
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from layers.errors import CivicmapError
+
+DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
+#: parents before children, so gates and doors find their schools and venues
+DEMO_ORDER = (
+    "subdistricts",
+    "roads",
+    "schools",
+    "school_gates",
+    "net_cafes",
+    "game_venues",
+    "entertainment_venues",
+    "publication_sellers",
+    "venue_doors",
+    "cultural_facilities",
+    "residential",
+    "pois",
+    "zones",
+)
+
+log = logging.getLogger("civicmap")
+
+
+def _workspace_path(args: argparse.Namespace) -> Path:
+    return Path(args.workspace or os.environ.get("CIVICMAP_WORKSPACE") or "workspace")
+
+
+def _open_workspace(args: argparse.Namespace, *, create: bool = False):
+    from layers.store import Workspace
+
+    return Workspace.open(_workspace_path(args), create=create)
+
+
+def _user(args: argparse.Namespace) -> str:
+    return getattr(args, "user", None) or os.environ.get("CIVICMAP_USER") or getpass.getuser()
+
+
+def _progress(label: str) -> Callable[[str], None]:
+    """A phase progress bar on stderr (read → validate → store)."""
+    from tqdm import tqdm
+
+    from layers.importer import PHASES
+
+    bar = tqdm(total=len(PHASES), desc=label, unit="step", leave=False, disable=not sys.stderr.isatty())
+
+    def step(phase: str) -> None:
+        bar.set_postfix_str(phase)
+        bar.update(1)
+        if phase == PHASES[-1]:
+            bar.close()
+
+    return step
+
+
+# ------------------------------------------------------------------ commands
+def cmd_import(args: argparse.Namespace) -> int:
+    from layers.importer import import_file
+
+    ws = _open_workspace(args, create=True)
+    report = import_file(
+        ws,
+        args.kind,
+        args.file,
+        crs=args.crs,
+        user=_user(args),
+        partial=args.partial,
+        layer=args.layer,
+        progress=_progress(f"import {args.kind}"),
+    )
+    for problem in report.problems:
+        print(f"rejected: {problem}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from layers.importer import validate_file
+
+    ws = None
+    if args.workspace or os.environ.get("CIVICMAP_WORKSPACE"):
+        ws = _open_workspace(args)
+    _, report = validate_file(args.file, args.kind, crs=args.crs, workspace=ws, layer=args.layer)
+    for problem in report.problems:
+        print(problem)
+    print(report.summary())
+    return 1 if report.problems else 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from layers.schema import SCHEMAS
+
+    ws = _open_workspace(args)
+    counts = ws.counts()
+    versions = ws.current_versions()
+    print(f"{'kind':<22} {'图层':<10} {'rows':>8} {'version':>8}")
+    for kind, schema in SCHEMAS.items():
+        print(f"{kind:<22} {schema.label_zh:<10} {counts.get(kind, 0):>8} {versions.get(kind, '-')!s:>8}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    ws = _open_workspace(args)
+    for rec in ws.history(args.kind):
+        print(
+            f"{rec.at}  {rec.kind:<20} v{rec.version:<3} {rec.action:<8} {rec.user:<12} "
+            f"{rec.rows_imported:>7} rows  {rec.source_name}"
+        )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    ws = _open_workspace(args)
+    ws.restore(args.kind, args.version, user=_user(args))
+    print(f"{args.kind}: version {args.version} is current again")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from layers.export import export_layer
+
+    ws = _open_workspace(args)
+    path = export_layer(ws.read(args.kind), args.output, crs=args.crs, kind=args.kind)
+    print(f"wrote {path}")
+    return 0
+
+
+def load_demo(workspace_path: Path, *, user: str = "demo") -> None:
+    """Create a workspace at ``workspace_path`` holding the bundled demo district."""
+    from layers.importer import import_file
+    from layers.store import Workspace
+
+    if not DEMO_DIR.is_dir():
+        raise CivicmapError(f"demo data not found at {DEMO_DIR}; run data/make_demo.py")
+    ws = Workspace.open(workspace_path, create=True)
+    for kind in DEMO_ORDER:
+        path = DEMO_DIR / f"{kind}.geojson"
+        if path.exists():
+            report = import_file(ws, kind, path, crs="wgs84", user=user)
+            log.info("%s", report.summary())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    path = _workspace_path(args)
+    if path.exists() and any(path.iterdir()):
+        if args.if_missing:
+            print(f"workspace {path} exists; keeping it (use --force to rebuild the demo)")
+            return 0
+        if not args.force:
+            raise CivicmapError(f"workspace {path} is not empty; pass --force to replace it with the demo")
+        shutil.rmtree(path)
+    load_demo(path, user=_user(args))
+    print(f"demo district loaded into {path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import waitress
+
+    from webmap import create_app
+
+    app = create_app({"WORKSPACE": str(_workspace_path(args))})
+    print(f"civicmap serving {_workspace_path(args)} at http://{args.host}:{args.port}", flush=True)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads)
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    from layers.schema import KINDS
+
+    parser = argparse.ArgumentParser(
+        prog="civicmap", description="civicmap: maps and analysis for a culture bureau"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and counts")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--workspace", help="workspace folder (default: $CIVICMAP_WORKSPACE or ./workspace)")
+        p.set_defaults(func=func)
+        return p
+
+    def file_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("kind", choices=KINDS, metavar="KIND", help=f"layer kind: {', '.join(KINDS)}")
+        p.add_argument("file", type=Path, help="GeoJSON, GeoPackage, Shapefile/.zip, GeoParquet, CSV or XLSX")
+        p.add_argument(
+            "--crs", help="datum of coordinates without a declared CRS: wgs84, cgcs2000, gcj02, bd09, EPSG:n"
+        )
+        p.add_argument("--layer", help="layer name inside a GeoPackage")
+
+    p = add("import", cmd_import, "validate a file and store it as the new version of a layer")
+    file_args(p)
+    p.add_argument(
+        "--partial", action="store_true", help="store valid rows; write rejected rows next to the file"
+    )
+    p.add_argument("--user", help="who imports (default: the login name)")
+
+    p = add("validate", cmd_validate, "report every problem of a file without importing it")
+    file_args(p)
+
+    add("layers", cmd_layers, "list layer kinds with row counts and current versions")
+
+    p = add("history", cmd_history, "show the import history")
+    p.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND")
+
+    p = add("restore", cmd_restore, "make an earlier version of a layer current again")
+    p.add_argument("kind", choices=KINDS, metavar="KIND")
+    p.add_argument("version", type=int)
+    p.add_argument("--user")
+
+    p = add("export", cmd_export, "write a layer to GeoJSON, GeoPackage, CSV or XLSX")
+    p.add_argument("kind", choices=KINDS, metavar="KIND")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--crs", default="wgs84", help="output datum (default wgs84)")
+
+    p = add("demo", cmd_demo, "create a workspace holding the fictional demo district")
+    p.add_argument("--force", action="store_true", help="replace an existing workspace")
+    p.add_argument("--if-missing", action="store_true", help="do nothing if the workspace already exists")
+    p.add_argument("--user")
+
+    p = add("serve", cmd_serve, "serve the web app with a production WSGI server (waitress)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--threads", type=int, default=8)
+    return parser
+
 
 def main(argv: list[str] | None = None) -> int:
-    raise SystemExit("civicmap: not yet implemented")
+    """Entry point of the ``civicmap`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except CivicmapError as err:
+        print(f"civicmap: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("civicmap: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -39,16 +39,16 @@ __all__ = [
     "Datum",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "from_wgs84",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "geodesic_distance_m",
-    "geometry_to_wgs84",
     "geometry_from_wgs84",
+    "geometry_to_wgs84",
     "metric_crs",
     "metric_zone_keys",
     "parse_crs",
     "to_wgs84",
-    "from_wgs84",
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
     "zone_crs",
@@ -121,7 +121,9 @@ def parse_crs(spec: object) -> Datum:
     if isinstance(spec, int) and not isinstance(spec, bool):
         spec = f"EPSG:{spec}"
     if not isinstance(spec, str) or not spec.strip():
-        raise CRSError(f"CRS {spec!r} is not understood; expected wgs84, cgcs2000, gcj02, bd09 or EPSG:<code>")
+        raise CRSError(
+            f"CRS {spec!r} is not understood; expected wgs84, cgcs2000, gcj02, bd09 or EPSG:<code>"
+        )
     key = spec.strip().lower()
     if key in DATUM_NAMES:
         name = DATUM_NAMES[key]
