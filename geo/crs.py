@@ -120,7 +120,15 @@ def parse_crs(spec: object) -> Datum:
         return _datum_from_crs(spec)
     if isinstance(spec, int) and not isinstance(spec, bool):
         spec = f"EPSG:{spec}"
-    if not isinstance(spec, str) or not spec.strip():
+    if isinstance(spec, str) and spec.strip():
+        return _parse_text(spec)
+    raise CRSError(f"CRS {spec!r} is not understood; expected wgs84, cgcs2000, gcj02, bd09 or EPSG:<code>")
+
+
+@lru_cache(maxsize=128)
+def _parse_text(spec: str) -> Datum:
+    """Parse a textual spec; cached because PROJ look-ups cost tens of milliseconds."""
+    if not spec.strip():
         raise CRSError(
             f"CRS {spec!r} is not understood; expected wgs84, cgcs2000, gcj02, bd09 or EPSG:<code>"
         )
