@@ -128,7 +128,7 @@ def validate_file(
         rows_read=len(result.valid) + len(result.rejected),
         rows_valid=len(result.valid),
         problems=problems,
-        crs=str(crs) if crs is not None else (str(raw.file_crs) if raw.file_crs else None),
+        crs=str(result.crs) if result.crs is not None else None,
         encoding=raw.encoding,
     )
     return result, report
