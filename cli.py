@@ -35,6 +35,10 @@ DEMO_ORDER = (
     "zones",
 )
 
+#: sign-in accounts of the demo workspace only (a real workspace starts with `civicmap user add`)
+DEMO_USERS = (("admin", "admin"), ("analyst", "analyst"), ("inspector", "inspector"), ("viewer", "viewer"))
+DEMO_PASSWORD = "civicmap-demo"  # noqa: S105 - published demo credentials, demo workspace only
+
 log = logging.getLogger("civicmap")
 
 
@@ -86,6 +90,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     for problem in report.problems:
         print(f"rejected: {problem}", file=sys.stderr)
+    _audit(ws, args, "layer.import", report.summary())
     print(report.summary())
     return 0
 
@@ -128,6 +133,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     ws = _open_workspace(args)
     ws.restore(args.kind, args.version, user=_user(args))
+    _audit(ws, args, "layer.restore", f"{args.kind} version {args.version}")
     print(f"{args.kind}: version {args.version} is current again")
     return 0
 
@@ -141,6 +147,106 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_layers(ws) -> dict:
+    """Every stored layer of a workspace, keyed by kind (WGS84 GeoDataFrames)."""
+    from layers.schema import KINDS
+
+    return {kind: ws.read(kind) for kind, count in ws.counts().items() if count and kind in KINDS}
+
+
+def _engine(args: argparse.Namespace):
+    from geo.rules import load_profile
+    from geo.violations import RuleEngine
+
+    ws = _open_workspace(args)
+    profile = load_profile(args.profile, extra_dir=ws.path / "profiles")
+    return RuleEngine(read_layers(ws), profile)
+
+
+def cmd_violations(args: argparse.Namespace) -> int:
+    from layers.export import write_findings
+
+    engine = _engine(args)
+    found = engine.violations(kinds={args.kind} if args.kind else None, include_near=args.include_near)
+    if args.output:
+        write_findings(found, args.output)
+        print(f"{len(found)} finding(s) under profile {engine.profile.name}; wrote {args.output}")
+    else:
+        columns = [
+            "venue_name",
+            "venue_kind",
+            "site_name",
+            "rule",
+            "distance_m",
+            "limit_m",
+            "method",
+            "recheck",
+        ]
+        print(found[columns].round(1).to_string(index=False) if len(found) else "no findings")
+    return 0
+
+
+def cmd_check_site(args: argparse.Namespace) -> int:
+    import json
+
+    from geo.precheck import check_site
+
+    answer = check_site(_engine(args), args.lon, args.lat, kind=args.kind, crs=args.crs)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0 if answer.verdict != "violation" else 1
+    print(
+        f"({answer.lon:.6f}, {answer.lat:.6f}) WGS84 — {args.kind} under {answer.profile}: {answer.verdict.upper()}"
+    )
+    for v in answer.verdicts:
+        line = f"  [{v.verdict}] {v.rule.id} ({v.rule.type}, limit {v.rule.limit_m:g} m, {v.rule.method})"
+        if v.verdict == "violation" and v.shortfall_m == v.shortfall_m:
+            line += f": {v.shortfall_m:.1f} m short"
+        print(line)
+        for c in v.conflicts.itertuples():
+            print(f"      {c.site_name} ({c.site_id}) {c.distance_m:.1f} m by {c.method}")
+        if v.nearest and v.verdict == "ok":
+            print(f"      nearest: {v.nearest['site_name']} {v.nearest['straight_m']:.1f} m (straight line)")
+    return 0 if answer.verdict != "violation" else 1
+
+
+def _audit(ws, args: argparse.Namespace, action: str, detail: str) -> None:
+    from webmap.accounts import record_audit
+
+    record_audit(ws, action, detail, user=f"{_user(args)} (cli)")
+
+
+def _read_password(prompt: str) -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if first != getpass.getpass("repeat: "):
+            raise CivicmapError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from webmap.accounts import add_user
+
+    ws = _open_workspace(args, create=True)
+    password = _read_password(f"password for {args.name}: ")
+    add_user(ws, args.name, args.role, password)
+    _audit(ws, args, "user.add", f"{args.name} as {args.role}")
+    print(f"user {args.name} added with role {args.role}")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from webmap.accounts import create_token
+
+    ws = _open_workspace(args)
+    token = create_token(ws, args.name)
+    _audit(ws, args, "token.create", args.name)
+    print(token)
+    print("keep it safe: it is shown only once", file=sys.stderr)
+    return 0
+
+
 def load_demo(workspace_path: Path, *, user: str = "demo") -> None:
     """Create a workspace at ``workspace_path`` holding the bundled demo district."""
     from layers.importer import import_file
@@ -148,7 +254,11 @@ def load_demo(workspace_path: Path, *, user: str = "demo") -> None:
 
     if not DEMO_DIR.is_dir():
         raise CivicmapError(f"demo data not found at {DEMO_DIR}; run data/make_demo.py")
+    from webmap.accounts import add_user
+
     ws = Workspace.open(workspace_path, create=True)
+    for name, role in DEMO_USERS:
+        add_user(ws, name, role, DEMO_PASSWORD)
     for kind in DEMO_ORDER:
         path = DEMO_DIR / f"{kind}.geojson"
         if path.exists():
@@ -161,12 +271,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if path.exists() and any(path.iterdir()):
         if args.if_missing:
             print(f"workspace {path} exists; keeping it (use --force to rebuild the demo)")
+            print(f"demo sign-in: admin / analyst / inspector / viewer, password {DEMO_PASSWORD!r}")
             return 0
         if not args.force:
             raise CivicmapError(f"workspace {path} is not empty; pass --force to replace it with the demo")
         shutil.rmtree(path)
     load_demo(path, user=_user(args))
     print(f"demo district loaded into {path}")
+    print(f"sign in as admin / analyst / inspector / viewer with the password {DEMO_PASSWORD!r}")
     return 0
 
 
@@ -230,10 +342,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--crs", default="wgs84", help="output datum (default wgs84)")
 
+    p = add(
+        "violations",
+        cmd_violations,
+        "list venues that break the distance, residential, spacing and zone rules",
+    )
+    p.add_argument("--profile", default="national", help="rule profile (default: national)")
+    p.add_argument("--kind", help="only venues of this kind (net_cafes, game_venues, ...)")
+    p.add_argument("--include-near", action="store_true", help="also near misses within the recheck band")
+    p.add_argument("-o", "--output", type=Path, help=".csv (UTF-8 with BOM), .xlsx or .geojson")
+
+    p = add("check-site", cmd_check_site, "licence pre-check: may a venue of KIND open at this location?")
+    p.add_argument("--lon", type=float, required=True, help="longitude (or easting for a projected --crs)")
+    p.add_argument("--lat", type=float, required=True, help="latitude (or northing)")
+    p.add_argument("--crs", default="wgs84", help="datum of the location (default wgs84)")
+    p.add_argument("--kind", default="net_cafes")
+    p.add_argument("--profile", default="national")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
     p = add("demo", cmd_demo, "create a workspace holding the fictional demo district")
     p.add_argument("--force", action="store_true", help="replace an existing workspace")
     p.add_argument("--if-missing", action="store_true", help="do nothing if the workspace already exists")
     p.add_argument("--user")
+
+    p = add(
+        "user", cmd_user_add, "add a user who can sign in to the web app: civicmap user add NAME --role ROLE"
+    )
+    p.add_argument("action", choices=["add"])
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=["viewer", "analyst", "inspector", "admin"])
+
+    p = add("token", cmd_token_create, "create an API token for a user: civicmap token create NAME")
+    p.add_argument("action", choices=["create"])
+    p.add_argument("name")
 
     p = add("serve", cmd_serve, "serve the web app with a production WSGI server (waitress)")
     p.add_argument("--host", default="127.0.0.1")

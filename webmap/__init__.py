@@ -2,23 +2,24 @@
 
 ``create_app(config)`` layers configuration: built-in defaults → an instance file named by
 ``CIVICMAP_SETTINGS`` → ``CIVICMAP_*`` environment variables → the ``config`` mapping
-(tests pass overrides here).  ``app.py`` is only the entry point.
+(tests pass overrides here); see :mod:`webmap.config` for every key.  ``app.py`` is only the
+entry point.
+
+Blueprints: ``auth`` (sign in, account), ``home`` (dashboard), ``admin`` (users, audit log),
+``api`` (``/api/v1``), ``assets`` (``/vendor``, offline JS/CSS).  A blueprint shows itself in
+the navigation with :func:`webmap.nav.nav_entry`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask
 
-from layers.errors import CivicmapError
+from webmap.config import DEFAULTS, load_config
 
-DEFAULTS: dict[str, Any] = {
-    "WORKSPACE": "workspace",
-    "MAX_CONTENT_LENGTH": 50 * 1024 * 1024,
-}
+__all__ = ["DEFAULTS", "create_app"]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -28,25 +29,35 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ----------
     config
         Overrides applied last (e.g. ``{"WORKSPACE": tmp_path, "TESTING": True}``).
+
+    Returns
+    -------
+    Flask
+        The app, every blueprint registered and the security layer installed.
     """
+    from webmap.assets import init_assets
+    from webmap.errors import init_errors
+    from webmap.i18n import init_i18n
+    from webmap.nav import NAV_LABELS, NAV_ORDER, init_nav, register_nav
+    from webmap.security import init_security, public
+    from webmap.views import admin, api, auth, home
+
     app = Flask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    if os.environ.get("CIVICMAP_SETTINGS"):
-        app.config.from_envvar("CIVICMAP_SETTINGS")
-    app.config.from_prefixed_env("CIVICMAP")
-    if config:
-        app.config.from_mapping(config)
-
-    from webmap.views import home
-
+    load_config(app, config)
+    init_nav(app)
+    init_i18n(app)
+    init_assets(app)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
-
-    @app.errorhandler(CivicmapError)
-    def user_error(err: CivicmapError):
-        return jsonify({"error": str(err)}), 400
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
+    register_nav(app, "home.index", NAV_LABELS["dashboard"], order=NAV_ORDER["dashboard"])
 
     @app.get("/healthz")
+    @public
     def health():
         return {"status": "ok"}
 
+    init_errors(app)
+    init_security(app)
     return app
