@@ -125,7 +125,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     for rec in ws.history(args.kind):
         print(
             f"{rec.at}  {rec.kind:<20} v{rec.version:<3} {rec.action:<8} {rec.user:<12} "
-            f"{rec.rows_imported:>7} rows  {rec.source_name}"
+            f"{rec.rows_imported:>7} rows  {rec.file_name}"
         )
     return 0
 
