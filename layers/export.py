@@ -83,3 +83,25 @@ def _write_xlsx(table: pd.DataFrame, path: Path, *, sheet: str) -> None:
         for idx, column in enumerate(table.columns, start=1):
             longest = max([len(str(column))] + [len(str(v)) for v in table[column].head(200)])
             ws.column_dimensions[ws.cell(1, idx).column_letter].width = min(60, max(8, longest * 1.6))
+
+
+def write_findings(findings: gpd.GeoDataFrame, path: str | Path, *, sheet: str = "violations") -> Path:
+    """Write an analysis table: CSV (UTF-8 with BOM, for Excel in China), XLSX, or GeoJSON with its lines.
+
+    CSV and XLSX carry the attribute columns; GeoJSON also carries each row's geometry (the
+    shortest connecting line or the walking route).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    table = pd.DataFrame(findings.drop(columns="geometry", errors="ignore"))
+    for col in table.select_dtypes("float").columns:
+        table[col] = table[col].round(2)
+    if suffix == ".csv":
+        table.to_csv(path, index=False, encoding="utf-8-sig")
+    elif suffix == ".xlsx":
+        _write_xlsx(table, path, sheet=sheet)
+    elif suffix in (".geojson", ".json"):
+        findings.to_file(path, driver="GeoJSON", engine="pyogrio")
+    else:
+        raise CivicmapError(f"cannot write {path.name}: expected a .csv, .xlsx or .geojson file")
+    return path
