@@ -1,0 +1,131 @@
+"""Import speed: civicmap's read + validate + store against a plain read of the same file.
+
+Peers, measured in the same run on the same files:
+
+* ``pandas.read_csv`` for a 200,000-row net-café CSV with Chinese headers (经度/纬度, 名称 …);
+* ``geopandas.read_parquet`` for a 1,000,000-point GeoParquet.
+
+civicmap's phases are timed apart: ``read`` (layers.readers.read_table), ``validate``
+(layers.validate.validate_table: headers, types, categories, geometry, China bounds, ids) and
+``store`` (Workspace.write: a new GeoPackage table and the history row).  The target of the
+foundation issue is validation + storage ≤ 2× the plain read.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_import.py [--rows-csv 200000] [--rows-parquet 1000000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from layers.readers import read_table
+from layers.store import Workspace
+from layers.validate import validate_table
+
+
+def make_csv(path: Path, n: int) -> None:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "名称": [f"星海网吧{i}号店" for i in range(n)],
+            "经度": np.round(rng.uniform(113.5, 115.5, n), 7),
+            "纬度": np.round(rng.uniform(29.5, 31.5, n), 7),
+            "许可证号": [f"4299010{i:07d}" for i in range(n)],
+            "状态": rng.choice(["正常", "停业整顿", "吊销", "无证"], n, p=[0.85, 0.05, 0.05, 0.05]),
+            "终端数": rng.integers(20, 300, n),
+            "连锁品牌": rng.choice(["网鱼", "顺网", "", "杰拉网咖"], n),
+            "地址": [f"示范区东湖路{i % 999}号" for i in range(n)],
+        }
+    )
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+
+
+def make_parquet(path: Path, n: int) -> None:
+    rng = np.random.default_rng(2)
+    gdf = gpd.GeoDataFrame(
+        {
+            "id": [f"nc-{i}" for i in range(n)],
+            "name": [f"网吧{i}" for i in range(n)],
+            "status": rng.choice(["licensed", "suspended"], n, p=[0.95, 0.05]),
+            "terminals": rng.integers(20, 300, n),
+        },
+        geometry=shapely.points(rng.uniform(74, 134, n), rng.uniform(19, 53, n)),
+        crs="EPSG:4326",
+    )
+    gdf.to_parquet(path)
+
+
+def timed(func) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = func()
+    return time.perf_counter() - start, out
+
+
+def bench(label: str, path: Path, plain, crs: str | None, runs: int, tmp: Path) -> None:
+    rows = {"plain": [], "read": [], "validate": [], "store": []}
+    for run in range(runs):
+        rows["plain"].append(timed(lambda: plain(path))[0])
+        t_read, raw = timed(lambda: read_table(path))
+        t_val, result = timed(lambda raw=raw: validate_table(raw, "net_cafes", crs=crs))
+        assert not result.problems, result.problems[:3]
+        ws = Workspace.open(tmp / f"ws-{label}-{run}", create=True)
+        t_store, _ = timed(
+            lambda ws=ws, result=result: ws.write(
+                "net_cafes", result.valid, user="bench", source_name=path.name, source_sha256="-", crs=str(crs),
+                rows_read=len(result.valid), rows_rejected=0,
+            )
+        )  # fmt: skip
+        rows["read"].append(t_read)
+        rows["validate"].append(t_val)
+        rows["store"].append(t_store)
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    extra = med["read"] + med["validate"] + med["store"] - med["plain"]
+    print(f"\n{label} ({path.stat().st_size / 1e6:.1f} MB), medians of {runs} runs")
+    print(f"  peer plain read           {med['plain']:7.2f} s")
+    print(f"  civicmap read             {med['read']:7.2f} s")
+    print(f"  civicmap validate         {med['validate']:7.2f} s")
+    print(f"  civicmap store (GPKG)     {med['store']:7.2f} s")
+    print(f"  civicmap total            {med['read'] + med['validate'] + med['store']:7.2f} s")
+    print(
+        f"  ratio total / plain read                 {(med['read'] + med['validate'] + med['store']) / med['plain']:5.2f}x"
+    )
+    print(
+        f"  ratio (validate + store) / plain read    {(med['validate'] + med['store']) / med['plain']:5.2f}x"
+    )
+    print(f"  ratio cost over the plain read / plain   {extra / med['plain']:5.2f}x   (target <= 2x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows-csv", type=int, default=200_000)
+    parser.add_argument("--rows-parquet", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="civicmap-bench-import-") as folder:
+        tmp = Path(folder)
+        csv_path, parquet_path = tmp / "net_cafes.csv", tmp / "net_cafes.parquet"
+        make_csv(csv_path, args.rows_csv)
+        make_parquet(parquet_path, args.rows_parquet)
+        bench(f"CSV, {args.rows_csv:,} rows", csv_path, lambda p: pd.read_csv(p), "wgs84", args.runs, tmp)
+        bench(
+            f"GeoParquet, {args.rows_parquet:,} points", parquet_path, gpd.read_parquet, None, args.runs, tmp
+        )
+
+
+if __name__ == "__main__":
+    main()
