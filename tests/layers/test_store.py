@@ -1,0 +1,495 @@
+"""The workspace store: round trips, versions, restore, history, pruning, the R-tree, errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+from contextlib import closing
+from datetime import UTC, datetime
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from geopandas.testing import assert_geodataframe_equal
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+
+from layers import store
+from layers.errors import CivicmapError, CRSError, WorkspaceError
+from layers.schema import KINDS
+from layers.store import ImportRecord, Workspace, empty_layer
+
+SQUARE = Polygon([(116.0, 39.0), (116.001, 39.0), (116.001, 39.001), (116.0, 39.001)])
+HOLED = Polygon(
+    [(116.1, 39.1), (116.2, 39.1), (116.2, 39.2), (116.1, 39.2)],
+    [[(116.12, 39.12), (116.13, 39.12), (116.13, 39.13)]],
+)
+MULTI = MultiPolygon([SQUARE, HOLED])
+LINE = LineString([(116.3, 39.3), (116.31, 39.35), (116.4, 39.3)])
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch):
+    monkeypatch.delenv("CIVICMAP_WORKSPACE", raising=False)
+
+
+@pytest.fixture
+def ws(tmp_path) -> Workspace:
+    return Workspace.open(tmp_path / "ws", create=True)
+
+
+def _frame(geometries, **extra) -> gpd.GeoDataFrame:
+    """Every column type the importer produces, with missing values where a type allows them."""
+    n = len(geometries)
+    data = {
+        "id": pd.Series([f"id-{i}" for i in range(n)], dtype="str"),
+        "name": pd.Series(
+            (["网吧一号 朝阳区", SCRIPT, 'Café ‘O’Brien’s "quote" \\ ; DROP TABLE x'] * n)[:n], dtype="str"
+        ),
+        "address": pd.Series(([None, "北京市 海淀区 中关村大街1号"] * n)[:n], dtype="str"),
+        "terminals": pd.array(([120, None, 2**40] * n)[:n], dtype="Int64"),
+        "area_m2": np.array(([12.5, np.nan, -0.0] * n)[:n], dtype="float64"),
+        "free": pd.array(([True, None, False] * n)[:n], dtype="boolean"),
+        "approximate": np.array(([False, True] * n)[:n], dtype=bool),
+        "observed_at": pd.array(
+            ([pd.Timestamp("2024-02-29 13:45:01.123"), None] * n)[:n], dtype="datetime64[us]"
+        ),
+        **extra,
+    }
+    return gpd.GeoDataFrame(data, geometry=list(geometries), crs="EPSG:4326")
+
+
+def _write(ws: Workspace, kind: str, gdf: gpd.GeoDataFrame, **changes) -> int:
+    meta = {"user": "zhang.san", "source_name": "网吧名单.xlsx", "source_sha256": "ab" * 32, "crs": "gcj02",
+            "rows_read": len(gdf) + 1, "rows_rejected": 1, **changes}  # fmt: skip
+    return ws.write(kind, gdf, **meta)
+
+
+# ------------------------------------------------------------------ round trips
+@pytest.mark.parametrize(
+    "geometries",
+    [
+        [Point(116.397, 39.909), Point(-0.0, 0.0), Point(180.0, -90.0)],
+        [SQUARE, HOLED],
+        [MULTI, MultiPolygon([SQUARE])],
+        [LINE, LineString([(0, 0), (1, 1)])],
+        [SQUARE, MULTI, SQUARE],  # mixed single and multi: kept as written, not promoted
+        [Point(116.0, 39.0), SQUARE, LINE, MULTI, None],  # schools may mix points and polygons
+    ],
+    ids=["point", "polygon", "multipolygon", "linestring", "polygon+multi", "mixed+null"],
+)
+def test_round_trip_keeps_every_value_dtype_and_geometry(ws, geometries):
+    written = _frame(geometries)
+    assert _write(ws, "net_cafes", written) == 1
+    back = ws.read("net_cafes")
+    assert_geodataframe_equal(back, written, check_less_precise=False)
+    assert list(back.geom_type) == list(written.geom_type)
+    assert back.crs == "EPSG:4326"
+    assert back["name"].iloc[1] == SCRIPT if len(back) > 1 else True
+
+
+def test_round_trip_of_texts_verbatim(ws):
+    names = ["网吧一号", SCRIPT, "  spaces kept  ", "", "emoji 🎮", "tab\there", "line\nbreak", "ʼ ＂ ’"]
+    written = gpd.GeoDataFrame(
+        {
+            "id": pd.Series([f"nc-{i}" for i in range(len(names))], dtype="str"),
+            "name": pd.Series(names, dtype="str"),
+        },
+        geometry=shapely.points(np.arange(len(names)), np.zeros(len(names))),
+        crs="EPSG:4326",
+    )
+    _write(ws, "net_cafes", written)
+    assert ws.read("net_cafes")["name"].tolist() == names
+
+
+def test_datetimes_keep_their_time_zone_to_the_millisecond(ws):
+    stamps = ["2024-01-01 10:00:00.123456", "2024-07-01 23:59:59.999"]
+    written = gpd.GeoDataFrame(
+        {
+            "id": pd.array(["a", "b"], dtype="str"),
+            "naive": pd.to_datetime(stamps),
+            "utc": pd.to_datetime(stamps).tz_localize("UTC"),
+            "beijing": pd.to_datetime(stamps).tz_localize("Asia/Shanghai"),
+            "kind": pd.Categorical(["x", "y"]),
+        },
+        geometry=[Point(1, 1), Point(2, 2)],
+        crs="EPSG:4326",
+    )
+    _write(ws, "pois", written)
+    back = ws.read("pois")
+    expected = written.copy()
+    for column in ("naive", "utc", "beijing"):
+        expected[column] = written[column].dt.floor("ms")  # the GeoPackage keeps milliseconds
+    assert_geodataframe_equal(back, expected)
+    assert str(back["beijing"].iloc[1]) == "2024-07-01 23:59:59.999000+08:00"
+
+
+def test_column_order_index_and_geometry_name_as_written(ws):
+    written = gpd.GeoDataFrame(
+        {"shape": [Point(1, 2), Point(3, 4)], "id": pd.array(["b", "a"], dtype="str"), "n": np.array([1, 2])},
+        geometry="shape",
+        crs="EPSG:4326",
+        index=[10, 7],
+    )
+    _write(ws, "pois", written)
+    back = ws.read("pois")
+    assert list(back.columns) == ["shape", "id", "n"]
+    assert back.geometry.name == "shape"
+    assert back["n"].dtype == np.int64
+    assert back.index.tolist() == [0, 1]
+    assert_geodataframe_equal(back, written.reset_index(drop=True))
+
+
+def test_an_empty_layer_can_be_stored(ws):
+    written = _frame([])
+    assert _write(ws, "roads", written) == 1
+    assert_geodataframe_equal(ws.read("roads"), written)
+    assert ws.counts()["roads"] == 0
+
+
+def test_crs84_is_stored_as_epsg_4326(ws):
+    written = _frame([Point(116.4, 39.9)]).set_crs("OGC:CRS84", allow_override=True)
+    _write(ws, "net_cafes", written)
+    assert ws.read("net_cafes").crs == "EPSG:4326"
+
+
+# ------------------------------------------------------------------ never imported
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_kind_never_imported_reads_as_an_empty_layer_of_its_schema(ws, kind):
+    back = ws.read(kind)
+    assert len(back) == 0
+    assert back.crs == "EPSG:4326"
+    assert list(back.columns) == list(empty_layer(kind).columns)
+    assert back.columns[0] == "id" and back.columns[-1] == "geometry"
+    assert ws.ids(kind) == set()
+
+
+def test_the_empty_layer_of_schools_names_every_field_with_its_dtype():
+    dtypes = {c: str(t) for c, t in empty_layer("schools").dtypes.items()}
+    assert dtypes == {
+        "id": "str", "name": "str", "level": "str", "address": "str", "subdistrict": "str", "students": "Int64",
+        "approximate": "bool", "geometry": "geometry",
+    }  # fmt: skip
+    dtypes = {c: str(t) for c, t in empty_layer("cultural_facilities").dtypes.items()}
+    assert dtypes["free_for_minors"] == "boolean" and dtypes["floor_area_m2"] == "float64"
+    assert str(empty_layer("pois")["observed_at"].dtype) == "datetime64[us]"
+
+
+# ------------------------------------------------------------------ versions, restore, history
+def test_versions_increment_and_the_newest_is_current(ws):
+    frames = [_frame([Point(116 + i, 39)] * (i + 1)) for i in range(3)]
+    assert [_write(ws, "net_cafes", f) for f in frames] == [1, 2, 3]
+    assert _write(ws, "schools", frames[0]) == 1  # numbered per kind
+    assert ws.current_versions() == {"net_cafes": 3, "schools": 1}
+    assert ws.versions("net_cafes") == [1, 2, 3]
+    assert ws.counts()["net_cafes"] == 3 and ws.counts()["schools"] == 1 and ws.counts()["roads"] == 0
+    assert set(ws.counts()) == set(KINDS)
+    assert ws.ids("net_cafes") == {"id-0", "id-1", "id-2"}
+    for version, frame in enumerate(frames, start=1):
+        assert_geodataframe_equal(ws.read("net_cafes", version=version), frame)
+
+
+def test_history_records_who_what_and_how_many(ws):
+    before = datetime.now(UTC).replace(microsecond=0)
+    _write(ws, "net_cafes", _frame([Point(1, 1), Point(2, 2)]), note="季度更新")
+    (record,) = ws.history()
+    assert record == ImportRecord(
+        id=record.id, kind="net_cafes", version=1, user="zhang.san", at=record.at, file_name="网吧名单.xlsx",
+        file_sha256="ab" * 32, crs="gcj02", rows_read=3, rows_imported=2, rows_rejected=1, action="import",
+        note="季度更新",
+    )  # fmt: skip
+    at = datetime.fromisoformat(record.at)
+    assert at.utcoffset().total_seconds() == 0
+    assert before <= at <= datetime.now(UTC)
+
+
+def test_restore_makes_an_earlier_version_current_and_is_recorded(ws):
+    first, second = _frame([Point(1, 1)]), _frame([Point(2, 2), Point(3, 3)])
+    _write(ws, "net_cafes", first, source_name="a.xlsx", source_sha256="a" * 64, rows_read=1, rows_rejected=0)
+    _write(ws, "net_cafes", second, source_name="b.xlsx", user="li.si")
+    ws.restore("net_cafes", 1, user="wang.wu")
+    assert ws.current_versions() == {"net_cafes": 1}
+    assert_geodataframe_equal(ws.read("net_cafes"), first)
+    assert ws.counts()["net_cafes"] == 1 and ws.ids("net_cafes") == {"id-0"}
+    latest = ws.history("net_cafes")[0]
+    assert (latest.action, latest.version, latest.user, latest.file_name, latest.file_sha256, latest.rows_imported) == (
+        "restore", 1, "wang.wu", "a.xlsx", "a" * 64, 1,
+    )  # fmt: skip
+    assert latest.note == "restored version 1 (version 2 was current)"
+    assert [r.action for r in ws.history()] == ["restore", "import", "import"]
+    ws.restore("net_cafes", 1, user="wang.wu")  # already current: nothing to do, nothing recorded
+    assert len(ws.history()) == 3
+    assert _write(ws, "net_cafes", first) == 3  # numbers are never reused
+
+
+def test_restore_of_a_version_not_stored_names_the_stored_ones(ws):
+    _write(ws, "net_cafes", _frame([Point(1, 1)]))
+    with pytest.raises(WorkspaceError, match=r"cannot restore net_cafes version 5: .* stored versions: 1$"):
+        ws.restore("net_cafes", 5, user="u")
+    with pytest.raises(WorkspaceError, match=r"net_cafes version 2 is not stored .* stored versions: 1$"):
+        ws.read("net_cafes", version=2)
+    with pytest.raises(WorkspaceError, match=r"stored versions: none$"):
+        ws.restore("schools", 1, user="u")
+    with pytest.raises(WorkspaceError, match=r"version = '1': expected an integer"):
+        ws.read("net_cafes", version="1")
+
+
+def test_old_versions_are_pruned_beyond_the_setting(tmp_path):
+    ws = Workspace.open(tmp_path / "ws", create=True, keep_versions=2)
+    frames = [_frame([Point(i, i)]) for i in range(4)]
+    for frame in frames:
+        _write(ws, "net_cafes", frame)
+    assert ws.versions("net_cafes") == [3, 4]
+    assert_geodataframe_equal(ws.read("net_cafes", version=3), frames[2])
+    with pytest.raises(WorkspaceError, match=r"net_cafes version 1 is not stored .* stored versions: 3, 4"):
+        ws.read("net_cafes", version=1)
+    assert [r.version for r in ws.history()] == [4, 3, 2, 1]  # the history keeps everything
+    with closing(sqlite3.connect(ws.gpkg_path)) as con:
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        registered = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+        registered |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_geometry_columns")}
+        registered |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_extensions")}
+        registered |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_ogr_contents")}
+    assert not [n for n in names | registered if "__v1" in n or "__v2" in n]
+    assert {"net_cafes__v3", "net_cafes__v4", "rtree_net_cafes__v4_geom"} <= names
+    assert sorted(pyogrio.list_layers(ws.gpkg_path)[:, 0]) == [
+        "civicmap_workspace",
+        "net_cafes__v3",
+        "net_cafes__v4",
+    ]
+
+
+@pytest.mark.parametrize("keep", [0, -1, 1.5, True, "3"])
+def test_keep_versions_must_be_a_positive_integer(tmp_path, keep):
+    with pytest.raises(WorkspaceError, match=r"keep_versions = .*: expected an integer >= 1"):
+        Workspace.open(tmp_path / "ws", create=True, keep_versions=keep)
+
+
+# ------------------------------------------------------------------ the GeoPackage itself
+def test_the_spatial_index_is_valid_used_by_gdal_and_kept_up_to_date_by_its_triggers(ws):
+    rng = np.random.default_rng(7)
+    n = 3_000
+    x, y = 116 + rng.random(n), 39 + rng.random(n)
+    geoms = list(shapely.points(x, y))
+    geoms[5] = None
+    geoms[6] = Point()  # empty
+    geoms[7] = SQUARE
+    written = gpd.GeoDataFrame(
+        {"id": pd.Series([f"p{i}" for i in range(n)], dtype="str")}, geometry=geoms, crs=4326
+    )
+    _write(ws, "pois", written)
+    table, rtree = "pois__v1", "rtree_pois__v1_geom"
+    with closing(sqlite3.connect(ws.gpkg_path)) as con:
+        assert con.execute(f"SELECT rtreecheck('{rtree}')").fetchone() == ("ok",)
+        assert con.execute(f'SELECT count(*) FROM "{rtree}"').fetchone() == (n - 2,)
+        assert con.execute("SELECT extension_name, scope FROM gpkg_extensions WHERE table_name = ?", (table,)).fetchall() == [
+            ("gpkg_rtree_index", "write-only")
+        ]  # fmt: skip
+    bbox = (116.2, 39.3, 116.45, 39.6)
+    inside = written[written.intersects(shapely.box(*bbox))]
+    got = pyogrio.read_dataframe(ws.gpkg_path, layer=table, bbox=bbox)
+    assert set(got["id"]) == set(inside["id"]) and 0 < len(got) < n
+    # QGIS or GDAL editing the table later: the triggers keep the index right
+    extra = gpd.GeoDataFrame({"id": ["new"]}, geometry=[Point(116.3, 39.4)], crs=4326)
+    pyogrio.write_dataframe(extra, ws.gpkg_path, layer=table, append=True)
+    with closing(sqlite3.connect(ws.gpkg_path)) as con:
+        assert con.execute(f"SELECT rtreecheck('{rtree}')").fetchone() == ("ok",)
+        assert con.execute(f'SELECT count(*) FROM "{rtree}"').fetchone() == (n - 1,)
+    assert "new" in set(pyogrio.read_dataframe(ws.gpkg_path, layer=table, bbox=bbox)["id"])
+
+
+@pytest.mark.parametrize(
+    "n", [1, 51, 52, 2_602, 2_700]
+)  # one node, full node, two nodes, two and three levels
+def test_the_packed_r_tree_is_valid_and_answers_like_brute_force(n):
+    rng = np.random.default_rng(n)
+    x, y = 116 + rng.random(n) * 2, 39 + rng.random(n)
+    bounds = np.column_stack([x, y, x + rng.random(n) * 0.01, y + rng.random(n) * 0.01])
+    with closing(sqlite3.connect(":memory:")) as con:
+        con.execute("CREATE TABLE t (fid INTEGER PRIMARY KEY, geom BLOB)")
+        store._build_rtree(con, "t", bounds)
+        assert con.execute("SELECT rtreecheck('rtree_t_geom')").fetchone() == ("ok",)
+        for box in [(116.3, 117.2, 39.2, 39.6), (115, 119, 38, 41), (0, 1, 0, 1)]:
+            sql = "SELECT id FROM rtree_t_geom WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?"
+            got = {r[0] for r in con.execute(sql, box)}
+            hit = (
+                (bounds[:, 2] >= box[0])
+                & (bounds[:, 0] <= box[1])
+                & (bounds[:, 3] >= box[2])
+                & (bounds[:, 1] <= box[3])
+            )
+            assert got == set((np.flatnonzero(hit) + 1).tolist())
+
+
+def test_the_database_is_in_wal_mode_and_readers_do_not_wait_for_a_writer(ws):
+    _write(ws, "net_cafes", _frame([Point(1, 1)]))
+    script = (
+        "import sqlite3, sys, time; con = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "print(con.execute('PRAGMA journal_mode').fetchone()[0], flush=True); "
+        "con.execute('BEGIN IMMEDIATE'); con.execute('CREATE TABLE busy (x)'); print('writing', flush=True); "
+        "time.sleep(30)"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, str(ws.gpkg_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout.readline().strip() == "wal"
+        assert writer.stdout.readline().strip() == "writing"
+        assert len(ws.read("net_cafes")) == 1
+        assert ws.counts()["net_cafes"] == 1 and ws.ids("net_cafes") == {"id-0"}
+    finally:
+        writer.kill()
+        writer.communicate()
+
+
+def test_gdal_and_sqlite3_never_have_the_file_open_at_once_in_one_process():
+    gate, events = store._LibraryGate(), []
+    with gate.enter(store._GDAL):
+        with gate.enter(store._GDAL):  # nesting one library is fine
+            pass
+        with (
+            pytest.raises(RuntimeError, match="while this thread has it open with GDAL"),
+            gate.enter(store._SQLITE3),
+        ):
+            pass
+
+        def other():
+            with gate.enter(store._SQLITE3):
+                events.append("sqlite3 in")
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(0.2)
+        assert events == []  # waits while GDAL is in
+        events.append("GDAL out")
+    thread.join(5)
+    assert events == ["GDAL out", "sqlite3 in"]
+
+
+def test_a_read_racing_a_prune_looks_again(ws, monkeypatch):
+    first = _frame([Point(1, 1)])
+    _write(ws, "net_cafes", first)
+    real, calls = store.pyogrio.read_dataframe, []
+
+    def pruned_once(path, layer, **kwargs):
+        calls.append(layer)
+        if len(calls) == 1:  # as if an import had moved the pointer on and pruned this table meanwhile
+            raise pyogrio.errors.DataLayerError(f"Layer '{layer}' could not be opened")
+        return real(path, layer=layer, **kwargs)
+
+    monkeypatch.setattr(store.pyogrio, "read_dataframe", pruned_once)
+    assert_geodataframe_equal(ws.read("net_cafes"), first)
+    assert calls == ["net_cafes__v1", "net_cafes__v1"]
+    calls.clear()
+    with pytest.raises(WorkspaceError, match=r"net_cafes: net_cafes__v1 vanished while being read"):
+        ws.read("net_cafes", version=1)  # an explicit version is not looked up again
+
+
+def test_orphan_tables_of_an_interrupted_import_are_dropped_on_open(ws):
+    _write(ws, "net_cafes", _frame([Point(1, 1)]))
+    orphan = _frame([Point(2, 2)])
+    pyogrio.write_dataframe(orphan, ws.gpkg_path, layer="net_cafes__v2", append=True)  # never registered
+    pyogrio.write_dataframe(orphan, ws.gpkg_path, layer="custom_layer", append=True)  # not ours: kept
+    Workspace.open(ws.path)
+    layers = set(pyogrio.list_layers(ws.gpkg_path)[:, 0])
+    assert "net_cafes__v2" not in layers and {"net_cafes__v1", "custom_layer"} <= layers
+    assert _write(ws, "net_cafes", orphan) == 2
+
+
+def test_sqlite_gives_other_modules_a_transaction_in_the_same_file(ws):
+    with ws.sqlite() as con:
+        con.execute("CREATE TABLE IF NOT EXISTS cases (id INTEGER PRIMARY KEY, title TEXT)")
+        con.execute("INSERT INTO cases (title) VALUES (?)", ("无证经营",))
+    with pytest.raises(ZeroDivisionError), ws.sqlite() as con:
+        con.execute("INSERT INTO cases (title) VALUES ('rolled back')")
+        raise ZeroDivisionError
+    with ws.sqlite() as con:
+        assert con.execute("SELECT title FROM cases").fetchall() == [("无证经营",)]
+    _write(ws, "net_cafes", _frame([Point(1, 1)]))  # other tables do not disturb the store
+    assert ws.current_versions() == {"net_cafes": 1}
+
+
+# ------------------------------------------------------------------ opening and bad input
+def test_open_needs_an_existing_workspace_unless_asked_to_create(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(WorkspaceError, match=f"workspace {missing} not found"):
+        Workspace.open(missing)
+    assert not missing.exists()
+    with pytest.raises(WorkspaceError, match="no workspace given: pass a folder or set CIVICMAP_WORKSPACE"):
+        Workspace.open()
+    monkeypatch.setenv("CIVICMAP_WORKSPACE", str(missing))
+    ws = Workspace.open(create=True)
+    assert ws.path == missing and ws.gpkg_path == missing / "civicmap.gpkg" and ws.gpkg_path.is_file()
+    assert Workspace.open().current_versions() == {}
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WorkspaceError, match="is a file, expected a folder"):
+        Workspace.open(tmp_path / "file", create=True)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "civicmap.gpkg").write_text("not a database")
+    with pytest.raises(WorkspaceError, match=r"civicmap\.gpkg is not a readable GeoPackage"):
+        Workspace.open(tmp_path / "junk")
+
+
+def test_a_geopackage_made_elsewhere_is_adopted(tmp_path):
+    (tmp_path / "ws").mkdir()
+    layer = _frame([Point(1, 1)])
+    pyogrio.write_dataframe(layer, tmp_path / "ws" / "civicmap.gpkg", layer="from_qgis")
+    ws = Workspace.open(tmp_path / "ws")
+    assert ws.current_versions() == {}
+    assert _write(ws, "net_cafes", layer) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (
+            lambda f: f.to_crs(3857),
+            CRSError,
+            r"net_cafes: layers are stored in EPSG:4326 \(WGS84\), got EPSG:3857",
+        ),
+        (lambda f: f.set_crs(None, allow_override=True), CRSError, "got None"),
+        (lambda f: f.drop(columns="id"), WorkspaceError, "net_cafes: the layer has no 'id' column"),
+        (
+            lambda f: f.assign(id=["a", "a"]),
+            WorkspaceError,
+            r"'id' must be unique .* offending values: \['a'\]",
+        ),
+        (lambda f: f.assign(id=["a", None]), WorkspaceError, "'id' must be unique and not missing"),
+        (
+            lambda f: f.assign(fid=[1, 2]),
+            WorkspaceError,
+            r"column\(s\) fid: names must be unique ignoring case",
+        ),
+        (
+            lambda f: f.assign(Name=["x", "y"]),
+            WorkspaceError,
+            r"column\(s\) Name, name: names must be unique",
+        ),
+        (lambda f: pd.DataFrame(f.drop(columns="geometry")), WorkspaceError, "expected a GeoDataFrame"),
+        (lambda f: f.assign(other=f.geometry), WorkspaceError, "one active geometry column"),
+    ],
+)
+def test_write_refuses_frames_that_break_the_store_rules(ws, change, error, message):
+    with pytest.raises(error, match=message):
+        _write(ws, "net_cafes", change(_frame([Point(116, 39), Point(116.1, 39)])))
+    assert ws.current_versions() == {} and ws.history() == []
+    assert not [n for n in pyogrio.list_layers(ws.gpkg_path)[:, 0] if n.startswith("net_cafes")]
+
+
+def test_unknown_kinds_are_refused_everywhere(ws):
+    frame = _frame([Point(1, 1)])
+    for call in (
+        lambda: ws.read("net_cafes; DROP TABLE civicmap_history"),
+        lambda: _write(ws, "../etc", frame),
+        lambda: ws.restore("bars", 1, user="u"),
+        lambda: ws.ids("bars"),
+        lambda: ws.history("bars"),
+        lambda: ws.versions("bars"),
+    ):
+        with pytest.raises(CivicmapError, match="unknown layer kind"):
+            call()
