@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.crs import parse_crs, to_wgs84
+from geo.crs import WGS84, parse_crs, to_wgs84
 from geo.distance import SiteIndex
 from geo.rules import Rule
 from geo.violations import RuleEngine
@@ -111,7 +111,7 @@ def check_site(engine: RuleEngine, x: float, y: float, *, kind: str, crs: object
         {"id": [CANDIDATE_ID], "name": ["申请地址"], "venue_kind": [kind], "status": [""], "licence_no": [""],
          "is_door": [True]},
         geometry=[shapely.Point(lon, lat)],
-        crs="EPSG:4326",
+        crs=WGS84,
     )  # fmt: skip
     result = SiteCheck(lon, lat, kind, engine.profile.name)
     band = engine.profile.recheck_band_m

@@ -119,8 +119,11 @@ class RuleEngine:
         return WalkNetwork.from_roads(roads, max_snap_m=self.profile.max_snap_m)
 
     @cached_property
-    def _subdistricts(self) -> gpd.GeoDataFrame:
-        return self.layer("subdistricts")
+    def _subdistricts(self) -> tuple[np.ndarray, shapely.STRtree | None]:
+        subs = self.layer("subdistricts")
+        if subs.empty:
+            return np.empty(0, dtype=object), None
+        return subs["name"].to_numpy(), shapely.STRtree(subs.geometry.values)
 
     # ------------------------------------------------------------ batch
     def violations(self, *, kinds: set[str] | None = None, include_near: bool = False) -> gpd.GeoDataFrame:
@@ -206,17 +209,25 @@ class RuleEngine:
         found["venue_index"] = doors["venue_pos"].to_numpy()[found["venue_index"].to_numpy()]
         return found
 
-    def _doors_of(self, venues: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        doors = self.layer("venue_doors")
-        if doors.empty:
-            return doors.assign(venue_pos=pd.Series(dtype="int64"))
-        key = pd.Series(
-            np.arange(len(venues)), index=pd.MultiIndex.from_arrays([venues["venue_kind"], venues["id"]])
-        )
+    @cached_property
+    def _door_table(self) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+        """Doors with a "kind/id" key of the venue they belong to."""
+        doors = self.layer("venue_doors").reset_index(drop=True)
         kinds = doors.get("venue_kind", pd.Series("net_cafes", index=doors.index)).fillna("net_cafes")
-        pos = key.reindex(pd.MultiIndex.from_arrays([kinds, doors["venue_id"]])).to_numpy()
-        keep = ~np.isnan(pos)
-        return doors[keep].assign(venue_pos=pos[keep].astype("int64")).reset_index(drop=True)
+        keys = (kinds.astype(str) + "/" + doors["venue_id"].astype(str)).to_numpy(object)
+        return doors, keys
+
+    def _doors_of(self, venues: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Doors of ``venues`` with ``venue_pos``, their position in ``venues``."""
+        doors, keys = self._door_table
+        if doors.empty or venues.empty or "is_door" in venues.columns:  # a pre-checked spot is its own door
+            return doors.iloc[0:0].assign(venue_pos=pd.Series(dtype="int64"))
+        position = {
+            f"{k}/{i}": n for n, (k, i) in enumerate(zip(venues["venue_kind"], venues["id"], strict=True))
+        }
+        pos = np.fromiter((position.get(k, -1) for k in keys), dtype="int64", count=len(keys))
+        keep = pos >= 0
+        return doors[keep].assign(venue_pos=pos[keep]).reset_index(drop=True)
 
     def _walk(
         self, rule: Rule, rows: pd.DataFrame, venues: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
@@ -224,21 +235,27 @@ class RuleEngine:
         """Replace straight distances by walking routes where gates, doors and roads allow."""
         return walk_pairs(self, rule, rows, venues, sites)
 
+    def residential_in_scope(self, rule: Rule) -> tuple[gpd.GeoDataFrame, shapely.STRtree]:
+        """Residential polygons a residential rule counts, with their index (cached per scope)."""
+        key = ("residential", rule.scope, rule.mixed_use_is_residential)
+        if key not in self._site_indexes:
+            res = self.layer("residential")
+            form = res.get("form", pd.Series("compound", index=res.index)).fillna("compound")
+            mixed = res.get("mixed_use", pd.Series(False, index=res.index)).fillna(False).astype(bool)
+            in_scope = (
+                form.eq("building") if rule.scope == "building" else form.isin(["building", "compound"])
+            )
+            if not rule.mixed_use_is_residential:
+                in_scope &= ~mixed
+            areal = res.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+            polygons = res[in_scope & areal].reset_index(drop=True)
+            self._site_indexes[key] = (polygons, shapely.STRtree(polygons.geometry.values))
+        return self._site_indexes[key]
+
     def _residential_rule(self, rule: Rule, venues: gpd.GeoDataFrame) -> pd.DataFrame:
-        res = self.layer("residential")
-        if res.empty:
-            return pd.DataFrame()
-        form = res.get("form", pd.Series("compound", index=res.index)).fillna("compound")
-        mixed = res.get("mixed_use", pd.Series(False, index=res.index)).fillna(False).astype(bool)
-        in_scope = form.eq("building") if rule.scope == "building" else form.isin(["building", "compound"])
-        if not rule.mixed_use_is_residential:
-            in_scope &= ~mixed
-        polygons = res[in_scope & res.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].reset_index(
-            drop=True
-        )
+        polygons, tree = self.residential_in_scope(rule)
         if polygons.empty:
             return pd.DataFrame()
-        tree = shapely.STRtree(polygons.geometry.values)
         vi, si = tree.query(venues.geometry.values, predicate="intersects")
         if vi.size == 0:
             return pd.DataFrame()
@@ -308,13 +325,13 @@ class RuleEngine:
     def _subdistrict_of(self, venues: gpd.GeoDataFrame) -> np.ndarray:
         """The sub-district containing each venue; the venue's own attribute where none does."""
         own = _column(venues, "subdistrict")
-        subs = self._subdistricts
-        if subs.empty or venues.empty:
+        names, tree = self._subdistricts
+        if tree is None or venues.empty:
             return own
-        points = venues.geometry.representative_point().values
-        vi, si = shapely.STRtree(subs.geometry.values).query(points, predicate="within")
+        points = shapely.point_on_surface(venues.geometry.values)
+        vi, si = tree.query(points, predicate="within")
         out = own.copy()
-        out[vi] = subs["name"].to_numpy()[si]
+        out[vi] = names[si]
         return out
 
 
