@@ -147,20 +147,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_layers(ws) -> dict:
-    """Every stored layer of a workspace, keyed by kind (WGS84 GeoDataFrames)."""
-    from layers.schema import KINDS
-
-    return {kind: ws.read(kind) for kind, count in ws.counts().items() if count and kind in KINDS}
-
-
 def _engine(args: argparse.Namespace):
     from geo.rules import load_profile
     from geo.violations import RuleEngine
 
     ws = _open_workspace(args)
     profile = load_profile(args.profile, extra_dir=ws.path / "profiles")
-    return RuleEngine(read_layers(ws), profile)
+    return RuleEngine(ws.read_all(), profile)
 
 
 def cmd_violations(args: argparse.Namespace) -> int:

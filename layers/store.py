@@ -353,6 +353,10 @@ class Workspace:
             con.execute("COMMIT")
         return ids
 
+    def read_all(self) -> dict[str, gpd.GeoDataFrame]:
+        """Every kind holding rows, as :meth:`read` returns it (the input of an analysis)."""
+        return {kind: self.read(kind) for kind, count in self.counts().items() if count}
+
     def read(self, kind: str, *, version: int | None = None) -> gpd.GeoDataFrame:
         """The current (or the given) version of ``kind`` in EPSG:4326.
 

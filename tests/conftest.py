@@ -33,6 +33,4 @@ def demo_workspace(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_layers(demo_workspace) -> dict:
-    from cli import read_layers
-
-    return read_layers(demo_workspace)
+    return demo_workspace.read_all()

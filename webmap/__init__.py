@@ -40,7 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webmap.i18n import init_i18n
     from webmap.nav import NAV_LABELS, NAV_ORDER, init_nav, register_nav
     from webmap.security import init_security, public
-    from webmap.views import admin, api, auth, home
+    from webmap.views import admin, api, auth, data, home, maps, precheck
 
     app = Flask(__name__)
     load_config(app, config)
@@ -51,6 +51,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(home.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(data.bp)
+    maps.register(app)  # the violation map and the layers map
+    app.register_blueprint(precheck.bp)
     register_nav(app, "home.index", NAV_LABELS["dashboard"], order=NAV_ORDER["dashboard"])
 
     @app.get("/healthz")

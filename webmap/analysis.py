@@ -17,7 +17,6 @@ from flask import current_app
 
 from geo.rules import Profile, available_profiles, load_profile
 from geo.violations import RuleEngine
-from layers.schema import KINDS
 from layers.store import Workspace
 from webmap.accounts import current_workspace
 
@@ -25,11 +24,6 @@ _LOCK = threading.Lock()
 _ENGINES: OrderedDict[tuple, RuleEngine] = OrderedDict()
 _VIOLATIONS: OrderedDict[tuple, gpd.GeoDataFrame] = OrderedDict()
 _MAX_CACHED = 8
-
-
-def read_layers(ws: Workspace) -> dict[str, gpd.GeoDataFrame]:
-    """Every non-empty stored layer of ``ws``, keyed by kind (WGS84)."""
-    return {kind: ws.read(kind) for kind, count in ws.counts().items() if count and kind in KINDS}
 
 
 def profile_names() -> list[str]:
@@ -60,7 +54,7 @@ def get_engine(profile_name: str | None = None) -> RuleEngine:
         if engine is not None:
             _ENGINES.move_to_end(key)
             return engine
-    engine = RuleEngine(read_layers(ws), profile)
+    engine = RuleEngine(ws.read_all(), profile)
     with _LOCK:
         _ENGINES[key] = engine
         while len(_ENGINES) > _MAX_CACHED:

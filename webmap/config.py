@@ -59,6 +59,12 @@ DEFAULTS: dict[str, Any] = {
     "BABEL_DEFAULT_LOCALE": "zh_CN",
     "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
     "LANGUAGES": ["zh_CN", "en"],
+    # the rule profile pages use unless the user picks another (geo/profiles or WORKSPACE/profiles)
+    "PROFILE": "national",
+    # uploads on the data page: zip members, total unpacked size, how long staged files are kept
+    "DATA_ZIP_MAX_MEMBERS": 200,
+    "DATA_ZIP_MAX_UNCOMPRESSED": 500 * 1024 * 1024,
+    "DATA_STAGING_TTL_S": 24 * 3600,
 }
 
 SECRET_KEY_FILE = ".secret_key"  # noqa: S105 - a file name

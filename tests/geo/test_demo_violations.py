@@ -34,7 +34,9 @@ def test_designed_school_cases_are_measured_exactly(national, demo_design):
 
 def test_kindergartens_only_count_where_the_profile_says(national, demo_design):
     for case in demo_design["near_kindergarten"]:
-        hits = national[(national["venue_id"] == case["venue_id"]) & (national["site_id"] == case["school_id"])]
+        hits = national[
+            (national["venue_id"] == case["venue_id"]) & (national["site_id"] == case["school_id"])
+        ]
         assert hits.empty
 
 
