@@ -11,38 +11,21 @@ from __future__ import annotations
 import html
 import os
 import struct
-import threading
 import zlib
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import folium
 import pytest
 from flask import Blueprint, Response, render_template
 from folium import plugins
 
+from tests.webmap.browser_support import BROWSER_MARKS, open_page, serve
 from webmap import accounts, create_app
 from webmap.assets import map_parts
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 HOSTILE = "<img src=x onerror=alert(1)>"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package")
+pytestmark = BROWSER_MARKS
 
 
 def _png(size: int, rgb: tuple[int, int, int]) -> bytes:
@@ -99,8 +82,6 @@ def _test_pages() -> Blueprint:
 
 @pytest.fixture
 def live_server(tmp_path):
-    import waitress
-
     from layers.store import Workspace
 
     app = create_app({"WORKSPACE": str(tmp_path / "ws"), "SECRET_KEY": "browser-test", "TILE_HOSTS": []})
@@ -109,38 +90,14 @@ def live_server(tmp_path):
     accounts.add_user(ws, "admin", "admin", "correct horse 1")
     accounts.add_user(ws, "inspector", "inspector", "correct horse 1", locale="en")
     accounts.add_user(ws, HOSTILE, "viewer", "correct horse 1")
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.task_dispatcher.shutdown()
-        server.close()
-        thread.join(timeout=5)
+    with serve(app) as base:
+        yield base
 
 
 @pytest.fixture
 def browser_page():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 820})
-            page.problems = {"console": [], "outside": [], "dialogs": []}
-            page.on("console", lambda m: m.type == "error" and page.problems["console"].append(m.text))
-            page.on("pageerror", lambda e: page.problems["console"].append(str(e)))
-            page.on(
-                "request",
-                lambda r: (
-                    urlsplit(r.url).hostname != "127.0.0.1"
-                    and not r.url.startswith("data:")
-                    and page.problems["outside"].append(r.url)
-                ),
-            )
-            page.on("dialog", lambda d: (page.problems["dialogs"].append(d.message), d.dismiss()))
-            yield page
-        finally:
-            browser.close()
+    with open_page(height=820) as page:
+        yield page
 
 
 def _shots(tmp_path) -> Path:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import geopandas as gpd
 import pytest
@@ -21,34 +19,17 @@ import shapely
 
 from layers.importer import import_file
 from layers.store import Workspace
+from tests.webmap.browser_support import BROWSER_MARKS, open_page, serve
 from webmap import accounts, create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 HOSTILE = "<img src=x onerror=alert(1)>"
 PASSWORD = "correct horse 1"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package")
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def live_server(demo_workspace, tmp_path_factory):
-    import waitress
-
     path = tmp_path_factory.mktemp("maps-browser") / "ws"
     shutil.copytree(demo_workspace.path, path)
     ws = Workspace.open(path)
@@ -62,38 +43,14 @@ def live_server(demo_workspace, tmp_path_factory):
     accounts.add_user(ws, "map-zh", "viewer", PASSWORD)
     accounts.add_user(ws, "map-en", "viewer", PASSWORD, locale="en")
     app = create_app({"WORKSPACE": str(path), "SECRET_KEY": "browser-maps"})
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.task_dispatcher.shutdown()
-        server.close()
-        thread.join(timeout=5)
+    with serve(app) as base:
+        yield base
 
 
 @pytest.fixture
 def page():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            pg = browser.new_page(viewport={"width": 1366, "height": 800})
-            pg.problems = {"console": [], "outside": [], "dialogs": []}
-            pg.on("console", lambda m: m.type == "error" and pg.problems["console"].append(m.text))
-            pg.on("pageerror", lambda e: pg.problems["console"].append(str(e)))
-            pg.on(
-                "request",
-                lambda r: (
-                    urlsplit(r.url).hostname != "127.0.0.1"
-                    and not r.url.startswith("data:")
-                    and pg.problems["outside"].append(r.url)
-                ),
-            )
-            pg.on("dialog", lambda d: (pg.problems["dialogs"].append(d.message), d.dismiss()))
-            yield pg
-        finally:
-            browser.close()
+    with open_page(height=800) as page:
+        yield page
 
 
 def _shots(tmp_path) -> Path:

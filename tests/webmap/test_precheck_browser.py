@@ -9,32 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
+from tests.webmap.browser_support import BROWSER_MARKS, open_page, serve
 from webmap import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package")
+pytestmark = BROWSER_MARKS
 
 CENTRE_CLICK = """(target) => {
   const data = JSON.parse(document.getElementById("cm-pc-data").textContent);
@@ -48,42 +30,17 @@ CENTRE_CLICK = """(target) => {
 
 @pytest.fixture
 def live_server(demo_workspace, tmp_path):
-    import waitress
-
     path = tmp_path / "ws"
     shutil.copytree(demo_workspace.path, path)
     app = create_app({"WORKSPACE": str(path), "SECRET_KEY": "browser-test", "TILE_HOSTS": []})
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.task_dispatcher.shutdown()
-        server.close()
-        thread.join(timeout=5)
+    with serve(app) as base:
+        yield base
 
 
 @pytest.fixture
 def browser_page():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 800})
-            page.problems = {"console": [], "outside": []}
-            page.on("console", lambda m: m.type == "error" and page.problems["console"].append(m.text))
-            page.on("pageerror", lambda e: page.problems["console"].append(str(e)))
-            page.on(
-                "request",
-                lambda r: (
-                    urlsplit(r.url).hostname != "127.0.0.1"
-                    and not r.url.startswith("data:")
-                    and page.problems["outside"].append(r.url)
-                ),
-            )
-            yield page
-        finally:
-            browser.close()
+    with open_page(height=800) as page:
+        yield page
 
 
 def _click_at(page, lon: float, lat: float) -> None:
@@ -123,4 +80,4 @@ def test_clicking_the_map_gives_the_verdict(live_server, browser_page, demo_laye
     _click_at(page, 114.3300, 30.5300)  # a rural field far from every school
     assert page.locator("#cm-pc-verdict").inner_text() == "合格"
     page.screenshot(path=str(shots / "precheck-ok-zh.png"))
-    assert page.problems == {"console": [], "outside": []}
+    assert page.problems == {"console": [], "outside": [], "dialogs": []}
