@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 import pyproj
@@ -266,6 +267,23 @@ def _transformer(src: CRS, dst: CRS) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
+#: arrays at least this long are converted in chunks on two threads (numpy releases the GIL)
+PARALLEL_MIN_POINTS = 200_000
+
+
+def _in_chunks(func, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``func(x, y)`` element-wise, in 4 chunks on 2 threads for long arrays (same result, ~2x faster)."""
+    if x.ndim != 1 or x.size < PARALLEL_MIN_POINTS:
+        return func(x, y)
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, x.size, 5).astype(int)
+    spans = list(pairwise(bounds))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = list(pool.map(lambda span: func(x[span[0] : span[1]], y[span[0] : span[1]]), spans))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def to_wgs84(x: object, y: object, crs: object) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates in ``crs`` (any form :func:`parse_crs` accepts) to WGS84 lon/lat."""
     datum = parse_crs(crs)
@@ -273,9 +291,9 @@ def to_wgs84(x: object, y: object, crs: object) -> tuple[np.ndarray, np.ndarray]
     if datum.name in ("wgs84", "cgcs2000"):
         return x, y
     if datum.name == "gcj02":
-        return gcj02_to_wgs84(x, y)
+        return _in_chunks(gcj02_to_wgs84, x, y)
     if datum.name == "bd09":
-        return bd09_to_wgs84(x, y)
+        return _in_chunks(bd09_to_wgs84, x, y)
     lon, lat = _transformer(datum.crs, WGS84).transform(x, y)
     return np.asarray(lon), np.asarray(lat)
 
@@ -287,9 +305,9 @@ def from_wgs84(lon: object, lat: object, crs: object) -> tuple[np.ndarray, np.nd
     if datum.name in ("wgs84", "cgcs2000"):
         return lon, lat
     if datum.name == "gcj02":
-        return wgs84_to_gcj02(lon, lat)
+        return _in_chunks(wgs84_to_gcj02, lon, lat)
     if datum.name == "bd09":
-        return wgs84_to_bd09(lon, lat)
+        return _in_chunks(wgs84_to_bd09, lon, lat)
     x, y = _transformer(WGS84, datum.crs).transform(lon, lat)
     return np.asarray(x), np.asarray(y)
 

@@ -161,3 +161,16 @@ def test_geodesic_distance_is_pyproj_geod():
     phi = np.radians(40.5)
     meridian_m = a * (1 - e2) / (1 - e2 * np.sin(phi) ** 2) ** 1.5 * np.radians(1.0)
     assert d[0] == pytest.approx(meridian_m, abs=1.0)
+
+
+def test_long_arrays_convert_in_chunks_with_identical_results():
+    rng = np.random.default_rng(11)
+    n = crs.PARALLEL_MIN_POINTS + 12_345
+    lon, lat = rng.uniform(74, 134, n), rng.uniform(19, 53, n)
+    for name, serial in (("gcj02", crs.gcj02_to_wgs84), ("bd09", crs.bd09_to_wgs84)):
+        chunked = crs.to_wgs84(lon, lat, name)
+        expected = serial(lon, lat)
+        np.testing.assert_array_equal(chunked[0], expected[0])
+        np.testing.assert_array_equal(chunked[1], expected[1])
+    there = crs.from_wgs84(lon, lat, "bd09")
+    np.testing.assert_array_equal(there[0], crs.wgs84_to_bd09(lon, lat)[0])
