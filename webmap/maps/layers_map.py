@@ -18,8 +18,8 @@ from flask_babel import gettext as _
 
 from layers.schema import KINDS, SCHEMAS
 from webmap.basemaps import Basemap, make_map, to_display
+from webmap.labels import kind_label, level_label, status_label
 from webmap.maps.features import geojson_layer, plain_text
-from webmap.maps.labels import kind_label, level_label, status_label
 from webmap.maps.legend import Legend
 from webmap.maps.point_cloud import PointCloud
 

@@ -23,9 +23,9 @@ from flask_babel import gettext as _
 from geo.rules import Profile
 from webmap.basemaps import Basemap, make_map, to_display
 from webmap.i18n import format_distance
+from webmap.labels import kind_label, level_label, method_label, rule_label, status_label
 from webmap.maps.buffers import limit_buffers
 from webmap.maps.features import geojson_layer, plain_text
-from webmap.maps.labels import kind_label, level_label, method_label, rule_label, status_label
 from webmap.maps.legend import Legend
 
 RED = "#c8161d"

@@ -30,7 +30,7 @@ from webmap.assets import MapParts, map_parts
 from webmap.basemaps import active_basemap, basemap_choices
 from webmap.errors import json_error
 from webmap.i18n import is_chinese
-from webmap.maps.labels import kind_label, rule_label
+from webmap.labels import kind_label, rule_label
 from webmap.maps.layers_map import build_layers_map, feature_rows
 from webmap.maps.violation_map import Filters, build_violation_map
 from webmap.nav import NAV_LABELS, NAV_ORDER, nav_entry

@@ -34,8 +34,7 @@ from webmap.analysis import default_profile_name, get_engine, get_profile, profi
 from webmap.assets import map_parts
 from webmap.basemaps import active_basemap, basemap_choices, make_map, to_display
 from webmap.i18n import format_distance
-from webmap.nav import NAV_LABELS, NAV_ORDER, nav_entry
-from webmap.views.home import (
+from webmap.labels import (
     kind_label,
     level_label,
     method_label,
@@ -44,6 +43,7 @@ from webmap.views.home import (
     rule_label,
     verdict_label,
 )
+from webmap.nav import NAV_LABELS, NAV_ORDER, nav_entry
 
 log = logging.getLogger(__name__)
 
