@@ -33,6 +33,7 @@ from geo.network import WalkNetwork
 from geo.rules import Profile, Rule
 from geo.walking import walk_pairs
 from layers.schema import SCHEMAS
+from layers.store import empty_layer
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,6 @@ COLUMNS = [
     "site_kind", "site_level", "rule", "rule_type", "limit_m", "distance_m", "straight_m", "shortfall_m",
     "method", "approximate", "approx_reason", "recheck", "violation", "subdistrict", "basis",
 ]  # fmt: skip
-EMPTY_GEOMETRY = shapely.LineString()
-
-
-def empty_layer(kind: str) -> gpd.GeoDataFrame:
-    """An empty frame with a kind's columns, for kinds a workspace does not hold."""
-    columns = ["id", *SCHEMAS[kind].field_names] if kind in SCHEMAS else ["id"]
-    return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in columns}, geometry=[], crs="EPSG:4326")
 
 
 class RuleEngine:
@@ -70,10 +64,13 @@ class RuleEngine:
 
     # ------------------------------------------------------------ inputs
     def layer(self, kind: str) -> gpd.GeoDataFrame:
+        """A stored layer; empty (with its schema's columns) when the workspace has none."""
         frame = self.layers.get(kind)
-        if frame is None:
+        if frame is not None:
+            return frame
+        if kind in SCHEMAS:
             return empty_layer(kind)
-        return frame
+        return gpd.GeoDataFrame({"id": pd.Series(dtype=object)}, geometry=[], crs="EPSG:4326")
 
     def regulated(self, rule: Rule, *, kinds: set[str] | None = None) -> gpd.GeoDataFrame:
         """Venues a rule applies to, with a ``venue_kind`` column; ``pois:x`` selects POIs by category."""
@@ -188,12 +185,7 @@ class RuleEngine:
         rows["approx_reason"] = np.where(
             point_school, "学校仅有点位，按中心点测量 / school given as a point", ""
         )
-        rows["geometry"] = shapely.linestrings(
-            np.stack(
-                [pairs[["venue_lon", "venue_lat"]].to_numpy(), pairs[["site_lon", "site_lat"]].to_numpy()],
-                axis=1,
-            )
-        )
+        rows["geometry"] = _pair_lines(pairs)
         if rule.walking:
             rows = self._walk(rule, rows, venues, sites)
         return _finish(rows, rule, band)
@@ -346,16 +338,20 @@ def _point_line(geom) -> shapely.LineString:
     return shapely.LineString([p, p])
 
 
+def _pair_lines(pairs: pd.DataFrame) -> np.ndarray:
+    """The shortest connecting line of each pair, venue end first (WGS84)."""
+    ends = np.stack(
+        [pairs[["venue_lon", "venue_lat"]].to_numpy(), pairs[["site_lon", "site_lat"]].to_numpy()], 1
+    )
+    return shapely.linestrings(ends)
+
+
 def _straight(rows: pd.DataFrame, pairs: pd.DataFrame, rule: Rule, band: float) -> pd.DataFrame:
     rows["distance_m"] = rows["straight_m"] = pairs["distance_m"].to_numpy()
     rows["method"] = "boundary"
     rows["approximate"] = False
     rows["approx_reason"] = ""
-    rows["geometry"] = shapely.linestrings(
-        np.stack(
-            [pairs[["venue_lon", "venue_lat"]].to_numpy(), pairs[["site_lon", "site_lat"]].to_numpy()], axis=1
-        )
-    )
+    rows["geometry"] = _pair_lines(pairs)
     return _finish(rows, rule, band)
 
 
