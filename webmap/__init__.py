@@ -6,7 +6,8 @@
 entry point.
 
 Blueprints: ``auth`` (sign in, account), ``home`` (dashboard), ``admin`` (users, audit log),
-``api`` (``/api/v1``), ``assets`` (``/vendor``, offline JS/CSS).  A blueprint shows itself in
+``api`` (``/api/v1``), ``assets`` (``/vendor``, offline JS/CSS), ``enforcement``, ``leads``,
+``quota``, ``coverage``.  A blueprint shows itself in
 the navigation with :func:`webmap.nav.nav_entry`.
 """
 
@@ -40,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webmap.i18n import init_i18n
     from webmap.nav import NAV_LABELS, NAV_ORDER, init_nav, register_nav
     from webmap.security import init_security, public
-    from webmap.views import admin, api, auth, data, home, maps, precheck
+    from webmap.views import admin, api, auth, coverage, data, enforcement, home, leads, maps, precheck, quota
 
     app = Flask(__name__)
     load_config(app, config)
@@ -54,6 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(data.bp)
     maps.register(app)  # the violation map and the layers map
     app.register_blueprint(precheck.bp)
+    app.register_blueprint(enforcement.bp)  # targets, cases, inspection routes
+    app.register_blueprint(leads.bp)  # unlicensed-café leads
+    app.register_blueprint(quota.bp)  # density, permissible zones, quotas, policy tester
+    app.register_blueprint(coverage.bp)  # cultural coverage and siting
     register_nav(app, "home.index", NAV_LABELS["dashboard"], order=NAV_ORDER["dashboard"])
 
     @app.get("/healthz")

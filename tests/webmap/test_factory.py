@@ -92,11 +92,11 @@ def _page():
 
 def test_nav_registry(config):
     app = create_app(config)
-    quota = Blueprint("quota", __name__, url_prefix="/quota")
+    quota = Blueprint("plan", __name__, url_prefix="/plan")
     quota.add_url_rule("/", "index", _page)
     quota.add_url_rule("/detail", "detail", _page)
     nav_entry(quota, ".index", "Quota", order=NAV_ORDER["quota"], role="analyst")
-    enforcement = Blueprint("enforcement", __name__, url_prefix="/enforcement")
+    enforcement = Blueprint("visits", __name__, url_prefix="/visits")
     enforcement.add_url_rule("/", "index", _page)
     nav_entry(enforcement, ".index", "Enforcement", order=NAV_ORDER["enforcement"])
     app.register_blueprint(quota)
@@ -114,9 +114,9 @@ def test_nav_registry(config):
         page = client.get(path).get_data(as_text=True)
         main = page.split('class="navbar-nav me-auto"', 1)[1].split("</ul>", 1)[0]
         links = re.findall(r'<a class="nav-link( active)?" href="([^"]+)"', main)
-        return [link for link in links if link[1] in ("/", "/enforcement/", "/quota/")]
+        return [link for link in links if link[1] in ("/", "/visits/", "/plan/")]
 
-    assert nav_of("viewer") == [("", "/"), ("", "/enforcement/")]
-    assert nav_of("analyst") == [("", "/"), ("", "/enforcement/"), ("", "/quota/")]
-    assert nav_of("analyst", "/quota/detail") == [("", "/"), ("", "/enforcement/"), (" active", "/quota/")]
-    assert nav_of("analyst", "/enforcement/") == [("", "/"), (" active", "/enforcement/"), ("", "/quota/")]
+    assert nav_of("viewer") == [("", "/"), ("", "/visits/")]
+    assert nav_of("analyst") == [("", "/"), ("", "/visits/"), ("", "/plan/")]
+    assert nav_of("analyst", "/plan/detail") == [("", "/"), ("", "/visits/"), (" active", "/plan/")]
+    assert nav_of("analyst", "/visits/") == [("", "/"), (" active", "/visits/"), ("", "/plan/")]

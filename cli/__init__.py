@@ -1,5 +1,9 @@
 """The ``civicmap`` command line: thin callers of the same functions the web pages use.
 
+This module holds the layer, violation, account and server commands; each product area adds
+its own in a module of this package (:data:`FEATURE_COMMANDS`), reusing the helpers here
+(``open_workspace``, ``engine_for``, ``user_name``).
+
 User errors (:class:`~layers.errors.CivicmapError`) are printed without a traceback and
 the command exits with status 2; anything else is a bug and keeps its traceback.
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import logging
 import os
 import shutil
@@ -17,7 +22,7 @@ from pathlib import Path
 
 from layers.errors import CivicmapError
 
-DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
+DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 #: parents before children, so gates and doors find their schools and venues
 DEMO_ORDER = (
     "subdistricts",
@@ -39,6 +44,10 @@ DEMO_ORDER = (
 DEMO_USERS = (("admin", "admin"), ("analyst", "analyst"), ("inspector", "inspector"), ("viewer", "viewer"))
 DEMO_PASSWORD = "civicmap-demo"  # noqa: S105 - published demo credentials, demo workspace only
 
+#: modules adding the commands of one product area; each defines ``register(add)`` where
+#: ``add(name, func, help_text)`` returns an ``argparse`` parser that already has ``--workspace``
+FEATURE_COMMANDS = ("cli.targets", "cli.quota", "cli.coverage")
+
 log = logging.getLogger("civicmap")
 
 
@@ -46,13 +55,13 @@ def _workspace_path(args: argparse.Namespace) -> Path:
     return Path(args.workspace or os.environ.get("CIVICMAP_WORKSPACE") or "workspace")
 
 
-def _open_workspace(args: argparse.Namespace, *, create: bool = False):
+def open_workspace(args: argparse.Namespace, *, create: bool = False):
     from layers.store import Workspace
 
     return Workspace.open(_workspace_path(args), create=create)
 
 
-def _user(args: argparse.Namespace) -> str:
+def user_name(args: argparse.Namespace) -> str:
     return getattr(args, "user", None) or os.environ.get("CIVICMAP_USER") or getpass.getuser()
 
 
@@ -77,13 +86,13 @@ def _progress(label: str) -> Callable[[str], None]:
 def cmd_import(args: argparse.Namespace) -> int:
     from layers.importer import import_file
 
-    ws = _open_workspace(args, create=True)
+    ws = open_workspace(args, create=True)
     report = import_file(
         ws,
         args.kind,
         args.file,
         crs=args.crs,
-        user=_user(args),
+        user=user_name(args),
         partial=args.partial,
         layer=args.layer,
         progress=_progress(f"import {args.kind}"),
@@ -100,7 +109,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     ws = None
     if args.workspace or os.environ.get("CIVICMAP_WORKSPACE"):
-        ws = _open_workspace(args)
+        ws = open_workspace(args)
     _, report = validate_file(args.file, args.kind, crs=args.crs, workspace=ws, layer=args.layer)
     for problem in report.problems:
         print(problem)
@@ -111,7 +120,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_layers(args: argparse.Namespace) -> int:
     from layers.schema import SCHEMAS
 
-    ws = _open_workspace(args)
+    ws = open_workspace(args)
     counts = ws.counts()
     versions = ws.current_versions()
     print(f"{'kind':<22} {'图层':<10} {'rows':>8} {'version':>8}")
@@ -121,7 +130,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    ws = _open_workspace(args)
+    ws = open_workspace(args)
     for rec in ws.history(args.kind):
         print(
             f"{rec.at}  {rec.kind:<20} v{rec.version:<3} {rec.action:<8} {rec.user:<12} "
@@ -131,8 +140,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    ws = _open_workspace(args)
-    ws.restore(args.kind, args.version, user=_user(args))
+    ws = open_workspace(args)
+    ws.restore(args.kind, args.version, user=user_name(args))
     _audit(ws, args, "layer.restore", f"{args.kind} version {args.version}")
     print(f"{args.kind}: version {args.version} is current again")
     return 0
@@ -141,17 +150,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from layers.export import export_layer
 
-    ws = _open_workspace(args)
+    ws = open_workspace(args)
     path = export_layer(ws.read(args.kind), args.output, crs=args.crs, kind=args.kind)
     print(f"wrote {path}")
     return 0
 
 
-def _engine(args: argparse.Namespace):
+def engine_for(args: argparse.Namespace):
     from geo.rules import load_profile
     from geo.violations import RuleEngine
 
-    ws = _open_workspace(args)
+    ws = open_workspace(args)
     profile = load_profile(args.profile, extra_dir=ws.path / "profiles")
     return RuleEngine(ws.read_all(), profile)
 
@@ -159,7 +168,7 @@ def _engine(args: argparse.Namespace):
 def cmd_violations(args: argparse.Namespace) -> int:
     from layers.export import write_findings
 
-    engine = _engine(args)
+    engine = engine_for(args)
     found = engine.violations(kinds={args.kind} if args.kind else None, include_near=args.include_near)
     if args.output:
         write_findings(found, args.output)
@@ -184,7 +193,7 @@ def cmd_check_site(args: argparse.Namespace) -> int:
 
     from geo.precheck import check_site
 
-    answer = check_site(_engine(args), args.lon, args.lat, kind=args.kind, crs=args.crs)
+    answer = check_site(engine_for(args), args.lon, args.lat, kind=args.kind, crs=args.crs)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0 if answer.verdict != "violation" else 1
@@ -206,7 +215,7 @@ def cmd_check_site(args: argparse.Namespace) -> int:
 def _audit(ws, args: argparse.Namespace, action: str, detail: str) -> None:
     from webmap.accounts import record_audit
 
-    record_audit(ws, action, detail, user=f"{_user(args)} (cli)")
+    record_audit(ws, action, detail, user=f"{user_name(args)} (cli)")
 
 
 def _read_password(prompt: str) -> str:
@@ -221,7 +230,7 @@ def _read_password(prompt: str) -> str:
 def cmd_user_add(args: argparse.Namespace) -> int:
     from webmap.accounts import add_user
 
-    ws = _open_workspace(args, create=True)
+    ws = open_workspace(args, create=True)
     password = _read_password(f"password for {args.name}: ")
     add_user(ws, args.name, args.role, password)
     _audit(ws, args, "user.add", f"{args.name} as {args.role}")
@@ -232,7 +241,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def cmd_token_create(args: argparse.Namespace) -> int:
     from webmap.accounts import create_token
 
-    ws = _open_workspace(args)
+    ws = open_workspace(args)
     token = create_token(ws, args.name)
     _audit(ws, args, "token.create", args.name)
     print(token)
@@ -269,7 +278,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not args.force:
             raise CivicmapError(f"workspace {path} is not empty; pass --force to replace it with the demo")
         shutil.rmtree(path)
-    load_demo(path, user=_user(args))
+    load_demo(path, user=user_name(args))
     print(f"demo district loaded into {path}")
     print(f"sign in as admin / analyst / inspector / viewer with the password {DEMO_PASSWORD!r}")
     return 0
@@ -373,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--threads", type=int, default=8)
+
+    for module_name in FEATURE_COMMANDS:
+        importlib.import_module(module_name).register(add)
     return parser
 
 

@@ -1,0 +1,7 @@
+"""Pages of this product area (the blueprint is registered; its pages land with the area)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("enforcement", __name__, url_prefix="/enforcement")
