@@ -238,9 +238,12 @@ def index():
     name = _chosen_profile()
     summary = summarize(name)
     ws = current_workspace()
+    from webmap.views.enforcement import dashboard_figures
+
     return render_template(
         "home.html",
         s=summary,
+        enforcement=dashboard_figures(),
         profile_name=name,
         profiles=[(p, profile_title(get_profile(p))) for p in profile_names()],
         history=ws.history()[:8],
