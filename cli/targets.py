@@ -12,13 +12,19 @@ from layers.errors import CivicmapError
 def _targets(args: argparse.Namespace):
     """The workspace's targets under ``args.profile`` (cases kept in step, filtered as asked) and the engine."""
     from cli import engine_for, open_workspace, user_name
+    from geo.leads import leads_from_layers
     from geo.targets import filter_targets, workspace_targets
 
     ws = open_workspace(args)
     engine = engine_for(args)
     found = engine.violations()
     targets = workspace_targets(
-        ws, found, engine.layers, network=engine.network, user=f"{user_name(args)} (cli)"
+        ws,
+        found,
+        engine.layers,
+        leads=leads_from_layers(engine.layers),
+        network=engine.network,
+        user=f"{user_name(args)} (cli)",
     )
     if args.team and args.team not in set(targets["team"]):
         teams = ", ".join(sorted(set(targets["team"]))) or "none"

@@ -461,3 +461,18 @@ def reconcile(
         len(duplicates),
     )
     return result
+
+
+def leads_from_layers(layers: dict, options: LeadOptions | None = None) -> gpd.GeoDataFrame | None:
+    """:func:`reconcile` of a workspace's ``pois`` with its ``net_cafes`` register (default options).
+
+    Returns None when there is no ``pois`` layer or no register to reconcile with, so the
+    target list simply has no lead findings.
+    """
+    pois, register = layers.get("pois"), layers.get("net_cafes")
+    if pois is None or pois.empty or register is None:
+        return None
+    options = options or LeadOptions()
+    return reconcile(
+        register, pois, max_distance_m=options.max_distance_m, min_score=options.min_score, options=options
+    )

@@ -28,7 +28,7 @@ def main(*args) -> int:
 
 
 @pytest.mark.slow
-def test_targets_xlsx_csv_geojson(demo_copy, tmp_path, capsys, demo_layers):
+def test_targets_xlsx_csv_geojson(demo_copy, tmp_path, capsys, demo_layers, demo_design):
     assert main("targets", "--workspace", str(demo_copy), "-o", str(tmp_path / "t.xlsx"), "--by", "team") == 0
     out = capsys.readouterr().out
     count = int(out.split(" ")[0])
@@ -36,8 +36,12 @@ def test_targets_xlsx_csv_geojson(demo_copy, tmp_path, capsys, demo_layers):
     assert book.sheetnames[0] == "汇总" and book.sheetnames[-1] == "全部目标"
     assert book["全部目标"].max_row == count + 1
     names = {book["全部目标"].cell(row=r, column=2).value for r in range(2, count + 2)}
-    cafe_names = set(demo_layers["net_cafes"]["name"]) | set(demo_layers["game_venues"]["name"])
-    assert names and names <= cafe_names | set(demo_layers["entertainment_venues"]["name"])
+    venue_names = {
+        n for kind in ("net_cafes", "game_venues", "entertainment_venues") for n in demo_layers[kind]["name"]
+    }
+    leads = demo_layers["pois"].set_index("id").loc[demo_design["pois"]["leads"], "name"]
+    assert names and names <= venue_names | set(leads)  # registered venues and the designed unlicensed leads
+    assert names & set(leads)
 
     assert main("targets", "--workspace", str(demo_copy), "-o", str(tmp_path / "t.csv")) == 0
     rows = list(csv.reader((tmp_path / "t.csv").read_text(encoding="utf-8-sig").splitlines()))
@@ -90,3 +94,19 @@ def test_pdf_goes_through_the_inspection_sheet_module(demo_copy, tmp_path, monke
     )
     assert main("targets", "--workspace", str(demo_copy), "-o", str(tmp_path / "t.pdf")) == 0
     assert calls["n"] > 0 and calls["path"] == tmp_path / "t.pdf" and "schools" in calls["kinds"]
+
+
+def test_targets_pdf_holds_one_sheet_per_target_with_its_names(demo_copy, tmp_path, capsys):
+    from pypdf import PdfReader
+
+    out = tmp_path / "team3.pdf"
+    assert main("targets", "--workspace", str(demo_copy), "--team", "三中队", "-o", str(out)) == 0
+    count = int(capsys.readouterr().out.split(" ")[0])
+    geojson = tmp_path / "team3.geojson"
+    assert main("targets", "--workspace", str(demo_copy), "--team", "三中队", "-o", str(geojson)) == 0
+    names = [f["properties"]["name"] for f in json.loads(geojson.read_text(encoding="utf-8"))["features"]]
+    pages = [page.extract_text() for page in PdfReader(out).pages]
+    sheets = [text for text in pages if "现场检查单" in text]
+    assert len(names) == count and len(sheets) == count
+    for name, sheet in zip(names, sheets, strict=True):
+        assert name in sheet.replace(" ", "")

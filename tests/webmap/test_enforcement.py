@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 from openpyxl import load_workbook
 
+from geo.leads import leads_from_layers
 from geo.rules import load_profile
 from geo.violations import RuleEngine
 from layers.cases import CaseBook
@@ -23,10 +24,21 @@ DEMO_PASSWORD = "civicmap-demo"
 
 @pytest.fixture(scope="module")
 def expected(demo_layers) -> dict:
-    """The venues the national profile finds, by an independent path (the engine, grouped here)."""
+    """The targets expected under the national profile, by an independent path: the engine's
+    violating venues, plus the observed-but-unlicensed cafés and the suspended/revoked cafés seen
+    operating that the lead reconciliation reports (grouped here, not by geo.targets)."""
     found = RuleEngine(demo_layers, load_profile("national")).violations()
-    venues = found.drop_duplicates(["venue_kind", "venue_id"])
-    return {"names": set(venues["venue_name"]), "count": len(venues)}
+    names = {
+        (k, i): n for k, i, n in zip(found["venue_kind"], found["venue_id"], found["venue_name"], strict=True)
+    }
+    leads = leads_from_layers(demo_layers)
+    for row in leads[leads["status"] == "unlicensed"].itertuples():
+        names[("net_cafes", row.observed_id)] = row.observed_name
+    barred = leads[(leads["status"] == "matched") & leads["register_status"].isin(["suspended", "revoked"])]
+    for row in barred.itertuples():
+        names[("net_cafes", row.register_id)] = row.register_name
+    assert len(barred) > 0 and (leads["status"] == "unlicensed").sum() > 0  # the demo exercises both
+    return {"names": set(names.values()), "count": len(names)}
 
 
 @pytest.fixture

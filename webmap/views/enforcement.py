@@ -26,6 +26,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from geo.leads import leads_from_layers
 from geo.targets import filter_targets, load_config, workspace_targets
 from layers.cases import STATUSES, TRANSITIONS, CaseBook, CaseError
 from layers.target_export import write_targets
@@ -74,8 +75,8 @@ def _profile() -> str:
 
 
 def _leads(engine):
-    """Reconciled unlicensed-café leads, when the leads area is installed (the lead wires it)."""
-    return None
+    """Unlicensed-café leads: the workspace's observed POIs reconciled with the licence register."""
+    return leads_from_layers(engine.layers)
 
 
 def current_targets(profile_name: str) -> gpd.GeoDataFrame:
