@@ -7,8 +7,12 @@ Peers, measured in the same run on the same files:
 
 civicmap's phases are timed apart: ``read`` (layers.readers.read_table), ``validate``
 (layers.validate.validate_table: headers, types, categories, geometry, China bounds, ids) and
-``store`` (Workspace.write: a new GeoPackage table and the history row).  The target of the
-foundation issue is validation + storage ≤ 2× the plain read.
+``store`` (Workspace.write: encoding the layer as a zstd GeoParquet blob, then one SQLite
+transaction writing the blob, the version row, the current pointer and the history row, with
+the writers' lock and the WAL commit).  ``store`` does NOT include the GeoPackage feature table
+QGIS draws: that is written on demand by ``civicmap publish`` (Workspace.publish_gpkg), timed
+apart as ``publish`` for reference.  The target of the foundation issue is
+(validate + store) / plain read ≤ 2×.
 
 Usage::
 
@@ -75,7 +79,7 @@ def timed(func) -> tuple[float, object]:
 
 
 def bench(label: str, path: Path, plain, crs: str | None, runs: int, tmp: Path) -> None:
-    rows = {"plain": [], "read": [], "validate": [], "store": []}
+    rows = {"plain": [], "read": [], "validate": [], "store": [], "read back": [], "publish": []}
     for run in range(runs):
         rows["plain"].append(timed(lambda: plain(path))[0])
         t_read, raw = timed(lambda: read_table(path))
@@ -91,21 +95,24 @@ def bench(label: str, path: Path, plain, crs: str | None, runs: int, tmp: Path) 
         rows["read"].append(t_read)
         rows["validate"].append(t_val)
         rows["store"].append(t_store)
+        rows["read back"].append(timed(lambda ws=ws: ws.read("net_cafes"))[0])
+        if run == 0:
+            rows["publish"].append(timed(lambda ws=ws: ws.publish_gpkg())[0])
     med = {k: statistics.median(v) for k, v in rows.items()}
-    extra = med["read"] + med["validate"] + med["store"] - med["plain"]
+    ours = med["read"] + med["validate"] + med["store"]
     print(f"\n{label} ({path.stat().st_size / 1e6:.1f} MB), medians of {runs} runs")
-    print(f"  peer plain read           {med['plain']:7.2f} s")
-    print(f"  civicmap read             {med['read']:7.2f} s")
-    print(f"  civicmap validate         {med['validate']:7.2f} s")
-    print(f"  civicmap store (GPKG)     {med['store']:7.2f} s")
-    print(f"  civicmap total            {med['read'] + med['validate'] + med['store']:7.2f} s")
+    print(f"  peer plain read                     {med['plain']:7.2f} s")
+    print(f"  civicmap read                       {med['read']:7.2f} s")
+    print(f"  civicmap validate                   {med['validate']:7.2f} s")
+    print(f"  civicmap store (blob + history)     {med['store']:7.2f} s")
     print(
-        f"  ratio total / plain read                 {(med['read'] + med['validate'] + med['store']) / med['plain']:5.2f}x"
+        f"  ratio (validate + store) / plain    {(med['validate'] + med['store']) / med['plain']:7.2f}x   (target <= 2x)"
     )
+    print(f"  ratio (read + validate + store) / plain {ours / med['plain']:5.2f}x")
     print(
-        f"  ratio (validate + store) / plain read    {(med['validate'] + med['store']) / med['plain']:5.2f}x"
+        f"  for reference, not in the ratios: reading the stored layer back {med['read back']:.2f} s, "
+        f"publishing it as a GeoPackage feature table for QGIS {med['publish']:.2f} s (once)"
     )
-    print(f"  ratio cost over the plain read / plain   {extra / med['plain']:5.2f}x   (target <= 2x)")
 
 
 def main() -> None:

@@ -156,6 +156,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    ws = open_workspace(args)
+    shown = ws.publish_gpkg(args.kinds or None)
+    for kind, version in shown.items():
+        print(f"{kind:<22} version {version}")
+    print(f"{ws.gpkg_path}: {len(shown)} layer(s) ready to open in QGIS")
+    return 0
+
+
 def engine_for(args: argparse.Namespace):
     from geo.rules import load_profile
     from geo.violations import RuleEngine
@@ -343,6 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=KINDS, metavar="KIND")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--crs", default="wgs84", help="output datum (default wgs84)")
+
+    p = add(
+        "publish",
+        cmd_publish,
+        "write the current version of each layer into civicmap.gpkg as a feature table named after its kind, "
+        "for QGIS; imports do not (they keep versions as GeoParquet blobs), so publish again after importing",
+    )
+    p.add_argument(
+        "kinds", nargs="*", metavar="KIND", help=f"only these kinds (default: all): {', '.join(KINDS)}"
+    )
 
     p = add(
         "violations",

@@ -1,37 +1,47 @@
-"""The workspace store: every layer of a bureau, versioned, in one GeoPackage.
+"""The workspace store: every layer of a bureau, versioned, in one SQLite/GeoPackage file.
 
-A workspace is a folder holding ``civicmap.gpkg`` (openable in QGIS) and a lock file.
-Each import of a kind writes a new table ``<kind>__v<N>`` with pyogrio; civicmap's own
-tables in the same SQLite file say which versions exist (``civicmap_layers``), which
-one is current (``civicmap_current``) and who imported what (``civicmap_history``).
-Other modules may add their own tables through :meth:`Workspace.sqlite`.  A layer
-reads back with the columns, order and dtypes it was written with (datetimes to the
-millisecond, the GeoPackage's precision); the index is not stored.
+A workspace is a folder holding ``civicmap.gpkg`` and a lock file.  Each import of a kind
+stores a new *version*: the layer encoded as a GeoParquet blob (:mod:`layers.layer_blob`)
+in ``civicmap_layer_data``, split into parts of at most 256 MiB.  civicmap's own tables
+in the same file say which versions exist (``civicmap_layers``), which one is current
+(``civicmap_current``) and who imported what (``civicmap_history``).  Other modules may
+add their own tables through :meth:`Workspace.sqlite`.  A layer reads back with the
+columns, order and dtypes it was written with (datetimes to the microsecond); the index
+is not stored.
+
+QGIS
+----
+The file stays a GeoPackage, but the versions are blobs a desktop GIS cannot draw.
+:meth:`Workspace.publish_gpkg` (the ``civicmap publish`` command) writes the current
+version of each kind as a GeoPackage feature table named after the kind (``net_cafes``,
+``schools`` …) with a spatial index; ``civicmap_published`` records which version each
+one shows, and publishing again rewrites only the stale ones.  Publishing is left out of
+imports on purpose (a feature table with its R-tree costs several times the import
+itself): publish before opening the file in QGIS.  Those tables are a copy; civicmap
+never reads them, and edits made to them in QGIS are not imported.
+
+Older workspaces
+----------------
+Workspaces written before the blob store keep each version as a feature table
+``<kind>__v<N>``.  They open and read as before (a version without blob parts is read
+from its table with GDAL), new imports add blobs next to them, and pruning drops the old
+tables in time.
 
 Crash safety
 ------------
-The database runs in WAL mode.  An import (1) writes the new table in one GDAL
-transaction, then (2) registers it, moves the current-version pointer and appends the
-history row in one SQLite transaction, then (3) drops versions beyond the kept number.
-A process killed during (1) leaves uncommitted WAL frames that SQLite ignores, or a
-committed table nobody points to: an *orphan*, dropped by the next writer or the next
-:meth:`Workspace.open`.  A kill during (2) rolls back; during (3) leaves extra old
-versions, pruned next time.  Writers are serialised by a ``flock`` lock file, released
-by the kernel when its holder dies; readers never take it and, in WAL mode, read the
-last committed state while a writer works.  GDAL writes with ``synchronous=NORMAL``,
-which in WAL mode survives a killed process and even a power cut without corruption.
+The database runs in WAL mode.  An import encodes the layer, then, holding the writers'
+lock, writes the blob parts, the ``civicmap_layers`` row, the current-version pointer and
+the history row in ONE SQLite transaction: a process killed at any moment leaves either
+the whole new version or nothing (uncommitted WAL frames are ignored by SQLite).  Old
+versions beyond the kept number are dropped in a second transaction; a kill there only
+leaves extra versions, pruned next time.  Writers are serialised by a ``flock`` lock
+file, released by the kernel when its holder dies; readers never take it and, in WAL mode,
+read the last committed state while a writer works.  Writes use ``synchronous=NORMAL``,
+which in WAL mode survives a killed process, and a power cut without corruption.
 
-pyogrio's GDAL carries its own copy of SQLite, different from Python's ``sqlite3``.
-Two copies must never have the file open at once in one process (closing it in one
-silently drops the other's POSIX locks, see :class:`_LibraryGate`), so every access
-goes through a process-wide gate: never open the workspace file any other way.
-
-Speed
------
-GDAL's own spatial index costs more than writing the rows (it builds a temporary
-R-tree database, then copies it).  The store writes the table without it and then
-bulk-loads the GeoPackage R-tree (the ``gpkg_rtree_index`` extension) itself from the
-bounds already in memory, packed Sort-Tile-Recursive, inside transaction (2).
+pyogrio's GDAL (used only for old-format versions and publishing) carries its own copy of
+SQLite: every access goes through the gate of :mod:`layers.gpkg_view`; never open the
+workspace file any other way.
 
 Table names are only ever built from validated kind names and integers.
 """
@@ -41,28 +51,24 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sqlite3
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import filelock
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyogrio
-import shapely
-from geopandas.array import GeometryDtype
 
+from layers import gpkg_view, layer_blob
 from layers import schema as sch
-from layers.errors import CRSError, WorkspaceError
+from layers import store_tables as tables
+from layers.errors import WorkspaceError
+from layers.gpkg_view import GATE, GDAL, SQLITE3
 
 log = logging.getLogger(__name__)
 
@@ -72,35 +78,16 @@ LOCK_NAME = ".civicmap.lock"
 KEEP_VERSIONS = 10
 LOCK_TIMEOUT_S = 60.0
 BUSY_TIMEOUT_S = 60.0
-GEOM_COLUMN = "geom"  # geometry column inside the GeoPackage
-RESERVED_COLUMNS = frozenset({"fid", GEOM_COLUMN})
-#: GDAL settings while a table is written (see the module docstring)
-GDAL_WRITE_OPTIONS = {"OGR_SQLITE_SYNCHRONOUS": "NORMAL", "OGR_SQLITE_CACHE": "256"}
+RESERVED_COLUMNS = tables.RESERVED_COLUMNS  # would clash in a published feature table
 #: stored dtypes of the schema's field types (an empty layer has these)
 FIELD_DTYPES = {sch.INT: "Int64", sch.FLOAT: "float64", sch.BOOL: "boolean", sch.DATE: "datetime64[us]"}
 
-#: test seam: called with the table name after it is written, before it is registered
+#: test seams: called inside the import's transaction after each blob part is written, and
+#: after everything is written, before COMMIT (with the version's name ``<kind>__v<N>``)
+_after_part: Callable[[int], None] | None = None
 _before_commit: Callable[[str], None] | None = None
-
-_TABLE_RE = re.compile(r"^([a-z_]+?)__v([0-9]+)$")
-_META_DDL = (
-    """CREATE TABLE IF NOT EXISTS civicmap_layers (
-        kind TEXT NOT NULL, version INTEGER NOT NULL, table_name TEXT NOT NULL UNIQUE,
-        row_count INTEGER NOT NULL, columns TEXT NOT NULL, written_at TEXT NOT NULL,
-        PRIMARY KEY (kind, version))""",
-    "CREATE TABLE IF NOT EXISTS civicmap_current (kind TEXT PRIMARY KEY, version INTEGER NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS civicmap_history (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, version INTEGER NOT NULL,
-        user TEXT NOT NULL, at TEXT NOT NULL, file_name TEXT NOT NULL, file_sha256 TEXT NOT NULL,
-        crs TEXT NOT NULL, rows_read INTEGER NOT NULL, rows_imported INTEGER NOT NULL,
-        rows_rejected INTEGER NOT NULL, action TEXT NOT NULL CHECK (action IN ('import', 'restore')),
-        note TEXT NOT NULL DEFAULT '')""",
-    "CREATE INDEX IF NOT EXISTS civicmap_history_kind ON civicmap_history (kind, id)",
-)
-_HISTORY_COLUMNS = (
-    "id, kind, version, user, at, file_name, file_sha256, crs, rows_read, rows_imported, "
-    "rows_rejected, action, note"
-)
+#: SQLite page cache of a writer, KiB (small values make uncommitted pages spill into the WAL)
+_WRITE_CACHE_KIB = 65536
 
 
 @dataclass(frozen=True)
@@ -218,12 +205,12 @@ class Workspace:
             tmp = self.path / "civicmap.creating.gpkg"
             for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
                 leftover.unlink(missing_ok=True)
-            info = pd.DataFrame({"key": ["format", "created_at"], "value": ["1", _now()]}, dtype="str")
-            with _GATE.enter(_GDAL):
+            info = pd.DataFrame({"key": ["format", "created_at"], "value": ["1", tables.now()]}, dtype="str")
+            with GATE.enter(GDAL):
                 pyogrio.write_dataframe(info, tmp, layer="civicmap_workspace", driver="GPKG")
-            with _GATE.enter(_SQLITE3), closing(sqlite3.connect(tmp, isolation_level=None)) as con:
+            with GATE.enter(SQLITE3), closing(sqlite3.connect(tmp, isolation_level=None)) as con:
                 con.execute("PRAGMA journal_mode = WAL")
-                _create_meta(con)
+                tables.create_meta(con)
             os.replace(tmp, self.gpkg_path)
             log.info("created workspace %s", self.path)
 
@@ -235,9 +222,10 @@ class Workspace:
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         """An autocommit connection (transactions are explicit), closed afterwards."""
-        with _GATE.enter(_SQLITE3):
+        with GATE.enter(SQLITE3):
             con = sqlite3.connect(self._uri(), uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             try:
+                con.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode, see the module docstring
                 yield con
             finally:
                 con.close()
@@ -247,11 +235,12 @@ class Workspace:
         """A connection to the workspace database, for other modules' own tables.
 
         Commits when the block ends, rolls back when it raises, then closes.  Do not
-        create tables named ``<kind>__v<N>``, ``gpkg_*``, ``rtree_*`` or ``civicmap_*``.
-        Keep the block short and never open the workspace file any other way: while it
-        runs, this process's layer reads and imports wait (see :class:`_LibraryGate`).
+        create tables named ``<kind>`` (a layer kind: published views), ``<kind>__v<N>``,
+        ``gpkg_*``, ``rtree_*`` or ``civicmap_*``.  Keep the block short and never open the
+        workspace file any other way: while it runs, this process's publishing and reads of
+        older-format versions wait (see :class:`layers.gpkg_view.LibraryGate`).
         """
-        with _GATE.enter(_SQLITE3):
+        with GATE.enter(SQLITE3):
             con = sqlite3.connect(self._uri(), uri=True, timeout=BUSY_TIMEOUT_S)
             try:
                 yield con
@@ -286,21 +275,15 @@ class Workspace:
             self._drop_orphans(con)
             yield con
 
-    def _drop_orphans_locked(self) -> None:
-        with self._connection() as con:
-            self._drop_orphans(con)
-
     def _prepare(self) -> None:
-        """Add civicmap's tables to a GeoPackage made elsewhere; drop orphans unless a writer is busy."""
+        """Add civicmap's tables to a GeoPackage made elsewhere or by an older civicmap; drop orphans."""
         try:
             with self._connection() as con:
-                if (
-                    con.execute("SELECT 1 FROM sqlite_master WHERE name = 'civicmap_current'").fetchone()
-                    is None
-                ):
+                have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if not {"civicmap_current", "civicmap_layer_data", "civicmap_published"} <= have:
                     with self._locked():
-                        _create_meta(con)
-                if _orphans(con):
+                        tables.create_meta(con)
+                if tables.orphans(con):
                     try:
                         with self._locked(timeout_s=0):
                             self._drop_orphans(con)
@@ -313,10 +296,10 @@ class Workspace:
 
     def _drop_orphans(self, con: sqlite3.Connection) -> None:
         """Drop the tables of interrupted imports; only while holding the lock."""
-        for table in _orphans(con):
+        for table in tables.orphans(con):
             log.warning("workspace %s: dropping %s, left by an interrupted import", self.path, table)
             con.execute("BEGIN IMMEDIATE")
-            _drop_table(con, table)
+            gpkg_view.drop_table(con, table)
             con.execute("COMMIT")
 
     # ------------------------------------------------------------ reading
@@ -347,11 +330,15 @@ class Workspace:
         """The ``id`` values of the current version of ``kind`` (empty when never imported)."""
         sch.get_schema(kind)
         with self._connection() as con:
-            con.execute("BEGIN")  # one snapshot for both statements
-            row = _layer_row(con, kind, None)
-            ids = set() if row is None else {r[0] for r in con.execute(f'SELECT "id" FROM "{row[0]}"')}
+            con.execute("BEGIN")  # one snapshot for every statement
+            row = tables.layer_row(con, kind, None)
+            if row is None:
+                return set()
+            parts = tables.parts(con, kind, row[0])
+            if not parts:  # a version of the older format: a feature table
+                return {r[0] for r in con.execute(f'SELECT "id" FROM "{row[1]}"')}
             con.execute("COMMIT")
-        return ids
+        return set(layer_blob.decode_ids(parts))
 
     def read_all(self) -> dict[str, gpd.GeoDataFrame]:
         """Every kind holding rows, as :meth:`read` returns it (the input of an analysis)."""
@@ -371,7 +358,10 @@ class Workspace:
         sch.get_schema(kind)
         for attempt in range(3):
             with self._connection() as con:
-                row = _layer_row(con, kind, version)
+                con.execute("BEGIN")  # the version row and its blob from one snapshot
+                row = tables.layer_row(con, kind, version)
+                parts = [] if row is None else tables.parts(con, kind, row[0])
+                con.execute("COMMIT")
                 if row is None and version is not None:
                     stored = ", ".join(map(str, self.versions(kind))) or "none"
                     raise WorkspaceError(
@@ -379,25 +369,21 @@ class Workspace:
                     )
             if row is None:
                 return empty_layer(kind)
-            table, columns = row[0], json.loads(row[1])
-            try:
-                with _GATE.enter(_GDAL):
-                    frame = pyogrio.read_dataframe(
-                        self.gpkg_path,
-                        layer=table,
-                        use_arrow=True,
-                        arrow_to_pandas_kwargs={"types_mapper": _ARROW_NULLABLE.get},
-                    )
+            columns = json.loads(row[2])
+            if parts:
+                return layer_blob.decode_layer(parts, columns)
+            try:  # the older format: read the feature table with GDAL, outside the snapshot
+                frame = gpkg_view.read_feature_table(self.gpkg_path, row[1])
             except pyogrio.errors.DataLayerError as exc:
                 if version is None and attempt < 2:  # pruned by a writer after we looked: look again
                     continue
-                raise WorkspaceError(f"{kind}: {table} vanished while being read ({exc})") from exc
-            return _restore_columns(frame, columns)
+                raise WorkspaceError(f"{kind}: {row[1]} vanished while being read ({exc})") from exc
+            return layer_blob.restore_columns(frame, columns)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def history(self, kind: str | None = None) -> list[ImportRecord]:
         """Imports and restores, newest first; all kinds, or only ``kind``."""
-        sql = f"SELECT {_HISTORY_COLUMNS} FROM civicmap_history"
+        sql = f"SELECT {tables.HISTORY_COLUMNS} FROM civicmap_history"
         params: tuple = ()
         if kind is not None:
             sch.get_schema(kind)
@@ -420,6 +406,10 @@ class Workspace:
         note: str = "",
     ) -> int:
         """Store ``gdf`` as the new current version of ``kind`` and record it in the history.
+
+        What it costs: encoding ``gdf`` as GeoParquet, and one SQLite transaction writing the
+        blob, the version row, the pointer and the history row (then pruning old versions).
+        The GeoPackage feature table for QGIS is not written (see :meth:`publish_gpkg`).
 
         Parameters
         ----------
@@ -445,64 +435,43 @@ class Workspace:
         CRSError
             When ``gdf`` is not in EPSG:4326.
         """
-        schema = sch.get_schema(kind)
-        gdf = _checked_frame(kind, gdf)
+        sch.get_schema(kind)
+        gdf = tables.checked_frame(kind, gdf)
         columns = [[str(c), str(t)] for c, t in gdf.dtypes.items()]
         started = time.perf_counter()
-        with self._locked():
-            with self._connection() as con:
-                self._drop_orphans(con)
-                version = _next_version(con, kind)
-            table = f"{kind}__v{version}"
+        blob = layer_blob.encode_layer(gdf)
+        encoded = time.perf_counter()
+        with self._writer() as con:
+            con.execute(f"PRAGMA cache_size = -{int(_WRITE_CACHE_KIB)}")
+            con.execute("BEGIN IMMEDIATE")
             try:
-                with (
-                    _gdal_write_options(),
-                    _GATE.enter(_GDAL),
-                    _as_workspace_error(f"{kind}: cannot write {table} to {self.gpkg_path}"),
-                ):
-                    pyogrio.write_dataframe(
-                        gdf,
-                        self.gpkg_path,
-                        layer=table,
-                        driver="GPKG",
-                        append=True,
-                        use_arrow=True,
-                        promote_to_multi=False,
-                        layer_options={
-                            "SPATIAL_INDEX": "NO",
-                            "GEOMETRY_NAME": GEOM_COLUMN,
-                            "DESCRIPTION": f"{schema.label_zh} {schema.label_en} v{version}",
-                        },
-                    )
-                written = time.perf_counter()
-                if _before_commit is not None:
-                    _before_commit(table)
-                with self._connection() as con:
-                    con.execute("BEGIN IMMEDIATE")
-                    _check_written(con, table, len(gdf))
-                    if self.spatial_index:
-                        _build_rtree(con, table, shapely.bounds(np.asarray(gdf.geometry.array)))
+                version = tables.next_version(con, kind)
+                for number, part in enumerate(layer_blob.split(blob)):
                     con.execute(
-                        "INSERT INTO civicmap_layers VALUES (?, ?, ?, ?, ?, ?)",
-                        (kind, version, table, len(gdf), json.dumps(columns), _now()),
+                        "INSERT INTO civicmap_layer_data VALUES (?, ?, ?, ?)", (kind, version, number, part)
                     )
-                    _record(con, kind, version, user, source_name, source_sha256, crs,
-                            (rows_read, len(gdf), rows_rejected), "import", note)  # fmt: skip
-                    con.execute("COMMIT")
+                    if _after_part is not None:
+                        _after_part(number)
+                con.execute(
+                    "INSERT INTO civicmap_layers VALUES (?, ?, ?, ?, ?, ?)",
+                    (kind, version, f"{kind}__v{version}", len(gdf), json.dumps(columns), tables.now()),
+                )
+                tables.record(con, kind, version, user, source_name, source_sha256, crs,
+                        (rows_read, len(gdf), rows_rejected), "import", note)  # fmt: skip
+                if _before_commit is not None:
+                    _before_commit(f"{kind}__v{version}")
+                con.execute("COMMIT")
             except BaseException:
-                try:
-                    self._drop_orphans_locked()
-                except sqlite3.Error:  # the next writer or open() drops it
-                    log.exception("could not drop the unfinished %s", table)
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
             try:
-                with self._connection() as con:
-                    self._prune(con, kind)
+                self._prune(con, kind)
             except sqlite3.Error:  # the import itself is stored; the next one prunes
                 log.exception("could not prune old versions of %s", kind)
         log.info(
-            "stored %d %s rows as version %d in %.2f s (table %.2f s)",
-            len(gdf), kind, version, time.perf_counter() - started, written - started,
+            "stored %d %s rows as version %d (%.1f MB) in %.2f s (encoding %.2f s)",
+            len(gdf), kind, version, blob.size / 1e6, time.perf_counter() - started, encoded - started,
         )  # fmt: skip
         return version
 
@@ -518,7 +487,7 @@ class Workspace:
         """
         sch.get_schema(kind)
         with self._writer() as con:
-            if _layer_row(con, kind, version) is None:
+            if tables.layer_row(con, kind, version) is None:
                 stored = ", ".join(map(str, self.versions(kind))) or "none"
                 raise WorkspaceError(
                     f"cannot restore {kind} version {version}: not stored in workspace {self.path}; "
@@ -536,7 +505,7 @@ class Workspace:
                 note or f"restored version {version} (version {current[0] if current else '-'} was current)"
             )
             con.execute("BEGIN IMMEDIATE")
-            _record(con, kind, int(version), user, *source[:3], source[3:], "restore", note)
+            tables.record(con, kind, int(version), user, *source[:3], source[3:], "restore", note)
             con.execute("COMMIT")
         log.info("restored %s version %d", kind, version)
 
@@ -550,386 +519,73 @@ class Workspace:
         ).fetchall()
         for version, table in rows[self.keep_versions - 1 :]:
             con.execute("DELETE FROM civicmap_layers WHERE kind = ? AND version = ?", (kind, version))
-            _drop_table(con, table)
+            con.execute("DELETE FROM civicmap_layer_data WHERE kind = ? AND version = ?", (kind, version))
+            gpkg_view.drop_table(con, table)  # an older-format version's feature table, if any
             log.info("pruned %s version %d", kind, version)
         con.execute("COMMIT")
 
+    # ------------------------------------------------------------ the GeoPackage view for QGIS
+    def published(self) -> dict[str, int]:
+        """The version each published feature table shows, by kind (see :meth:`publish_gpkg`)."""
+        with self._connection() as con:
+            return dict(con.execute("SELECT kind, version FROM civicmap_published WHERE version > 0"))
 
-# ---------------------------------------------------------------- helpers
-_ARROW_NULLABLE = {
-    pa.int64(): pd.Int64Dtype(),
-    pa.int32(): pd.Int32Dtype(),
-    pa.int16(): pd.Int16Dtype(),
-    pa.bool_(): pd.BooleanDtype(),
-}
-_GDAL, _SQLITE3 = "GDAL", "Python sqlite3"
+    def publish_gpkg(self, kinds: list[str] | None = None) -> dict[str, int]:
+        """Write the current version of ``kinds`` (default: every kind imported) as GeoPackage feature tables.
 
+        Each table is named after its kind (``net_cafes``), carries a GeoPackage R-tree
+        (unless the workspace was opened with ``spatial_index=False``) and a description
+        naming the version.  Tables already showing the current version are left alone;
+        a kind never imported is skipped.  The tables are a copy for QGIS users: civicmap
+        never reads them, and publishing again replaces them.
 
-class _LibraryGate:
-    """Keeps GDAL's SQLite and Python's ``sqlite3`` from having the workspace open at once in one process.
+        Returns
+        -------
+        dict
+            Kind -> the version its table now shows.
 
-    pyogrio's GDAL carries its own copy of SQLite.  POSIX drops every lock a process
-    holds on a file when any descriptor of that file is closed, and each SQLite copy
-    only guards its own descriptors: GDAL closing the file would silently release the
-    locks of an open ``sqlite3`` connection (and the reverse), letting another process
-    delete the WAL under it -- a lost commit.  Any number of users of one library may
-    be in at once; the other library waits.  A thread may nest entries of one library
-    but not mix them.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._active: str | None = None
-        self._users = 0
-        self._waiting = {_GDAL: 0, _SQLITE3: 0}
-        self._held = threading.local()
-
-    @contextmanager
-    def enter(self, library: str) -> Iterator[None]:
-        held = getattr(self._held, "library", None)
-        if held is not None:
-            if held != library:
-                raise RuntimeError(f"{library} used on a workspace while this thread has it open with {held}")
-            yield
-            return
-        other = _SQLITE3 if library == _GDAL else _GDAL
-        with self._cond:
-            self._waiting[library] += 1
-            while not (self._active is None or (self._active == library and not self._waiting[other])):
-                self._cond.wait()
-            self._waiting[library] -= 1
-            self._active = library
-            self._users += 1
-        self._held.library = library
-        try:
-            yield
-        finally:
-            self._held.library = None
-            with self._cond:
-                self._users -= 1
-                if self._users == 0:
-                    self._active = None
-                    self._cond.notify_all()
-
-
-_GATE = _LibraryGate()
-_gdal_lock = threading.Lock()
-_gdal_users = 0
-_gdal_saved: dict[str, str | None] = {}
-
-
-@contextmanager
-def _gdal_write_options() -> Iterator[None]:
-    """Set :data:`GDAL_WRITE_OPTIONS` (process-global in GDAL) while any thread writes."""
-    global _gdal_users
-    with _gdal_lock:
-        if _gdal_users == 0:
-            _gdal_saved.update({k: pyogrio.get_gdal_config_option(k) for k in GDAL_WRITE_OPTIONS})
-            pyogrio.set_gdal_config_options(GDAL_WRITE_OPTIONS)
-        _gdal_users += 1
-    try:
-        yield
-    finally:
-        with _gdal_lock:
-            _gdal_users -= 1
-            if _gdal_users == 0:
-                pyogrio.set_gdal_config_options(dict(_gdal_saved))
-
-
-@contextmanager
-def _as_workspace_error(context: str) -> Iterator[None]:
-    try:
-        yield
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
-            pyogrio.errors.GeometryError, pyogrio.errors.CRSError, ValueError) as exc:  # fmt: skip
-        raise WorkspaceError(f"{context}: {exc}") from exc
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _create_meta(con: sqlite3.Connection) -> None:
-    con.execute("BEGIN IMMEDIATE")
-    for ddl in _META_DDL:
-        con.execute(ddl)
-    con.execute("COMMIT")
-
-
-def _next_version(con: sqlite3.Connection, kind: str) -> int:
-    """One more than any version of ``kind`` ever recorded or still lying around."""
-    used = [r[0] for r in con.execute("SELECT MAX(version) FROM civicmap_history WHERE kind = ?", (kind,))]
-    used += [int(m.group(2)) for m in map(_TABLE_RE.match, _tables(con)) if m and m.group(1) == kind]
-    return max([v for v in used if v is not None], default=0) + 1
-
-
-def _tables(con: sqlite3.Connection) -> set[str]:
-    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "gpkg_contents" in names:
-        names |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
-    return names
-
-
-def _orphans(con: sqlite3.Connection) -> list[str]:
-    """Version tables no ``civicmap_layers`` row points to (left by an interrupted import)."""
-    known = {r[0] for r in con.execute("SELECT table_name FROM civicmap_layers")}
-    return sorted(
-        t for t in _tables(con) if (m := _TABLE_RE.match(t)) and m.group(1) in sch.SCHEMAS and t not in known
-    )
-
-
-def _layer_row(con: sqlite3.Connection, kind: str, version: int | None) -> tuple[str, str] | None:
-    if version is None:
-        sql = "SELECT l.table_name, l.columns FROM civicmap_layers l JOIN civicmap_current c "
-        sql += "ON c.kind = l.kind AND c.version = l.version WHERE l.kind = ?"
-        return con.execute(sql, (kind,)).fetchone()
-    if isinstance(version, bool) or not isinstance(version, int | np.integer):
-        raise WorkspaceError(f"version = {version!r}: expected an integer")
-    sql = "SELECT table_name, columns FROM civicmap_layers WHERE kind = ? AND version = ?"
-    return con.execute(sql, (kind, int(version))).fetchone()
-
-
-def _record(
-    con: sqlite3.Connection,
-    kind: str,
-    version: int,
-    user: str,
-    file_name: str,
-    sha256: str,
-    crs: str,
-    counts: tuple[int, int, int],
-    action: str,
-    note: str,
-) -> None:
-    con.execute(
-        "INSERT INTO civicmap_history (kind, version, user, at, file_name, file_sha256, crs, rows_read, "
-        "rows_imported, rows_rejected, action, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            kind,
-            version,
-            str(user),
-            _now(),
-            str(file_name),
-            str(sha256),
-            str(crs),
-            *map(int, counts),
-            action,
-            note,
-        ),
-    )
-    con.execute("INSERT OR REPLACE INTO civicmap_current (kind, version) VALUES (?, ?)", (kind, version))
-
-
-def _drop_table(con: sqlite3.Connection, table: str) -> None:
-    """Drop a layer table with its R-tree and GeoPackage registrations (inside the caller's transaction)."""
-    if not _TABLE_RE.match(table):  # only ever our own version tables
-        raise WorkspaceError(f"refusing to drop table {table!r}")
-    existing = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    columns = {GEOM_COLUMN}
-    if "gpkg_geometry_columns" in existing:
-        sql = "SELECT column_name FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)"
-        columns |= {r[0] for r in con.execute(sql, (table,))}
-    for column in sorted(columns):
-        if f"rtree_{table}_{column}" in existing:
-            con.execute(f'DROP TABLE "rtree_{table}_{column}"')  # a virtual table: drops its shadow tables
-    con.execute(f'DROP TABLE IF EXISTS "{table}"')
-    for meta in ("gpkg_extensions", "gpkg_geometry_columns", "gpkg_ogr_contents", "gpkg_metadata_reference",
-                 "gpkg_data_columns", "gpkg_contents"):  # fmt: skip
-        if meta in existing:
-            con.execute(f"DELETE FROM {meta} WHERE lower(table_name) = lower(?)", (table,))
-    if "sqlite_sequence" in existing:
-        con.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
-
-
-def _checked_frame(kind: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    geometry_columns = [c for c, t in getattr(gdf, "dtypes", {}).items() if isinstance(t, GeometryDtype)]
-    if (
-        not isinstance(gdf, gpd.GeoDataFrame)
-        or len(geometry_columns) != 1
-        or gdf.active_geometry_name is None
-    ):
-        raise WorkspaceError(
-            f"{kind}: expected a GeoDataFrame with one active geometry column, got {type(gdf).__name__} "
-            f"with geometry columns {geometry_columns}"
-        )
-    if gdf.crs is None or not (gdf.crs.to_epsg() == 4326 or gdf.crs.equals("OGC:CRS84")):
-        raise CRSError(f"{kind}: layers are stored in EPSG:4326 (WGS84), got {gdf.crs}")
-    names = [str(c) for c in gdf.columns]
-    lowered = [n.lower() for n in names]
-    bad = sorted({n for n in names if n.lower() in RESERVED_COLUMNS or lowered.count(n.lower()) > 1})
-    if bad:
-        raise WorkspaceError(
-            f"{kind}: column(s) {', '.join(bad)}: names must be unique ignoring case and not {sorted(RESERVED_COLUMNS)}"
-        )
-    if "id" not in gdf.columns:
-        raise WorkspaceError(f"{kind}: the layer has no 'id' column")
-    ids = gdf["id"]
-    if ids.isna().any() or not ids.is_unique:
-        dupes = ids[ids.duplicated(keep=False) | ids.isna()].unique()[:5].tolist()
-        raise WorkspaceError(f"{kind}: 'id' must be unique and not missing; offending values: {dupes}")
-    if gdf.crs.to_epsg() != 4326:
-        gdf = gdf.set_crs("EPSG:4326", allow_override=True)
-    return gdf
-
-
-def _check_written(con: sqlite3.Connection, table: str, n: int) -> None:
-    got = con.execute(f'SELECT count(*), min(fid), max(fid) FROM "{table}"').fetchone()
-    if got != (n, 1 if n else None, n if n else None):
-        raise WorkspaceError(f"{table}: expected rows with fid 1..{n} after writing, found {got}")
-
-
-def _restore_columns(frame: gpd.GeoDataFrame, columns: list[list[str]]) -> gpd.GeoDataFrame:
-    """Give a frame read back the column order, names and dtypes recorded at write time."""
-    geometry = next(name for name, dtype in columns if dtype == "geometry")
-    if frame.geometry.name != geometry:
-        frame = frame.rename_geometry(geometry)
-    frame = frame[[name for name, _ in columns]]
-    for name, dtype in columns:
-        if dtype == "geometry" or str(frame[name].dtype) == dtype:
-            continue
-        try:
-            frame[name] = frame[name].astype(dtype)
-        except (TypeError, ValueError) as exc:
-            log.warning("column %s read back as %s, not %s: %s", name, frame[name].dtype, dtype, exc)
-    return frame
-
-
-# ---------------------------------------------------------------- GeoPackage R-tree bulk load
-_CELL = np.dtype([("id", ">i8"), ("minx", ">f4"), ("maxx", ">f4"), ("miny", ">f4"), ("maxy", ">f4")])
-_RTREE_DEFINITION = "http://www.geopackage.org/spec120/#extension_rtree"
-
-
-def _build_rtree(con: sqlite3.Connection, table: str, bounds: np.ndarray) -> None:
-    """Create and fill the ``gpkg_rtree_index`` of ``table`` whose rows have fid 1..n in ``bounds`` order.
-
-    The nodes of SQLite's R-tree are written directly (a packed tree, Sort-Tile-Recursive
-    order), which is some ten times faster than inserting row by row.
-    """
-    rtree = f"rtree_{table}_{GEOM_COLUMN}"
-    con.execute(f'CREATE VIRTUAL TABLE "{rtree}" USING rtree(id, minx, maxx, miny, maxy)')
-    keep = np.flatnonzero(~np.isnan(bounds).any(axis=1))  # null and empty geometries are not indexed
-    if len(keep):
-        _fill_rtree(con, rtree, keep + 1, bounds[keep])
-    _rtree_triggers(con, table, rtree)
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, "
-        "extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, "
-        "CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))"
-    )
-    con.execute(
-        "INSERT INTO gpkg_extensions VALUES (?, ?, 'gpkg_rtree_index', ?, 'write-only')",
-        (table, GEOM_COLUMN, _RTREE_DEFINITION),
-    )
-
-
-def _fill_rtree(con: sqlite3.Connection, rtree: str, fids: np.ndarray, bounds: np.ndarray) -> None:
-    node_size = con.execute(f'SELECT length(data) FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
-    fanout = (node_size - 4) // _CELL.itemsize
-    order = _str_order((bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2, fanout)
-    entries = np.empty(len(fids), _CELL)
-    entries["id"] = fids[order]
-    for name, column, direction in (("minx", 0, -1), ("maxx", 2, 1), ("miny", 1, -1), ("maxy", 3, 1)):
-        entries[name] = _f32(bounds[order, column], direction)  # rounded outwards, as SQLite does
-    levels = []  # bottom-up: (entries, first entry of each node)
-    while True:
-        n = len(entries)
-        k = -(-n // fanout)
-        starts = (np.arange(k) * n) // k  # entries spread evenly over k nodes
-        levels.append((entries, starts))
-        if k == 1:
-            break
-        entries = np.empty(k, _CELL)  # one entry per node: its box; id set once nodes are numbered
-        for name, reduce in (
-            ("minx", np.minimum),
-            ("maxx", np.maximum),
-            ("miny", np.minimum),
-            ("maxy", np.maximum),
-        ):
-            entries[name] = reduce.reduceat(levels[-1][0][name], starts)
-    sizes = [len(starts) for _, starts in levels]
-    first = [1 + sum(sizes[level + 1 :]) for level in range(len(levels))]  # the root is node 1
-    blobs, parents = [], []
-    for level, (entries, starts) in enumerate(levels):
-        k, n = len(starts), len(entries)
-        counts = np.diff(np.append(starts, n))
-        node = np.repeat(np.arange(k), counts)
-        if level > 0:
-            entries["id"] = first[level - 1] + np.arange(n)
-            parents.append(np.column_stack([first[level - 1] + np.arange(n), first[level] + node]))
-        cells = np.zeros(k * fanout, _CELL)
-        cells[node * fanout + np.arange(n) - starts[node]] = entries
-        data = np.zeros((k, node_size), np.uint8)
-        data[:, 4 : 4 + _CELL.itemsize * fanout] = cells.view(np.uint8).reshape(k, -1)
-        data[:, 2:4] = counts.astype(">u2").view(np.uint8).reshape(k, 2)
-        if level == len(levels) - 1:
-            data[0, 0:2] = np.array([level], ">u2").view(np.uint8)  # tree depth, in the root only
-        blobs.extend(zip((first[level] + np.arange(k)).tolist(), map(bytes, data), strict=True))
-        if level == 0:
-            leaf_of_fid = np.zeros(int(fids.max()), np.int64)  # 0: not indexed (no geometry)
-            leaf_of_fid[fids[order] - 1] = first[0] + node
-    con.execute(f'DELETE FROM "{rtree}_node"')
-    con.executemany(f'INSERT INTO "{rtree}_node" (nodeno, data) VALUES (?, ?)', blobs)
-    if parents:
-        pairs = np.concatenate(parents).tolist()
-        con.executemany(f'INSERT INTO "{rtree}_parent" (nodeno, parentnode) VALUES (?, ?)', pairs)
-    con.execute(
-        f'INSERT INTO "{rtree}_rowid" (rowid, nodeno) SELECT key + 1, value FROM json_each(?) WHERE value > 0',
-        (json.dumps(leaf_of_fid.tolist()),),
-    )
-
-
-def _str_order(x: np.ndarray, y: np.ndarray, fanout: int) -> np.ndarray:
-    """Sort-Tile-Recursive order: vertical slices of equal count by x, each sorted by y."""
-    n = len(x)
-    slices = max(1, int(np.ceil(np.sqrt(-(-n // fanout)))))
-    rank = np.empty(n, np.int64)
-    rank[np.argsort(x)] = np.arange(n)
-    span = float(y.max() - y.min()) or 1.0
-    return np.argsort(rank * slices // n + (y - y.min()) / span * 0.5)  # slice + a fraction for y
-
-
-def _f32(values: np.ndarray, direction: int) -> np.ndarray:
-    """``values`` as float32, rounded down (``direction`` -1) or up (+1)."""
-    out = values.astype(np.float32)
-    wrong = out < values if direction > 0 else out > values
-    out[wrong] = np.nextafter(out[wrong], np.float32(np.inf * direction))
-    return out
-
-
-def _rtree_triggers(con: sqlite3.Connection, table: str, rtree: str) -> None:
-    """The triggers of the GeoPackage R-tree extension, keeping the index right when others edit."""
-    t, r, g = f'"{table}"', f'"{rtree}"', f'NEW."{GEOM_COLUMN}"'
-    old_g = f'OLD."{GEOM_COLUMN}"'
-    box = f"NEW.fid, ST_MinX({g}), ST_MaxX({g}), ST_MinY({g}), ST_MaxY({g})"
-    new_ok, old_ok = (
-        f"({g} NOTNULL AND NOT ST_IsEmpty({g}))",
-        f"({old_g} NOTNULL AND NOT ST_IsEmpty({old_g}))",
-    )
-    set_box = f"minx = ST_MinX({g}), maxx = ST_MaxX({g}), miny = ST_MinY({g}), maxy = ST_MaxY({g})"
-    col = f'"{GEOM_COLUMN}"'
-    triggers = {
-        "insert": (f"AFTER INSERT ON {t} WHEN {new_ok}", f"INSERT OR REPLACE INTO {r} VALUES ({box});"),
-        "update6": (
-            f"AFTER UPDATE OF {col} ON {t} WHEN OLD.fid = NEW.fid AND {new_ok} AND {old_ok}",
-            f"UPDATE {r} SET {set_box} WHERE id = NEW.fid;",
-        ),
-        "update7": (
-            f"AFTER UPDATE OF {col} ON {t} WHEN OLD.fid = NEW.fid AND {new_ok} AND NOT {old_ok}",
-            f"INSERT INTO {r} VALUES ({box});",
-        ),
-        "update2": (
-            f"AFTER UPDATE OF {col} ON {t} WHEN OLD.fid = NEW.fid AND NOT {new_ok}",
-            f"DELETE FROM {r} WHERE id = OLD.fid;",
-        ),
-        "update5": (
-            f"AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND {new_ok}",
-            f"DELETE FROM {r} WHERE id = OLD.fid; INSERT OR REPLACE INTO {r} VALUES ({box});",
-        ),
-        "update4": (
-            f"AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND NOT {new_ok}",
-            f"DELETE FROM {r} WHERE id IN (OLD.fid, NEW.fid);",
-        ),
-        "delete": (f"AFTER DELETE ON {t} WHEN {old_g} NOT NULL", f"DELETE FROM {r} WHERE id = OLD.fid;"),
-    }
-    for suffix, (when, body) in triggers.items():
-        con.execute(f'CREATE TRIGGER "{rtree}_{suffix}" {when} BEGIN {body} END')
+        Raises
+        ------
+        WorkspaceError
+            When the workspace is busy, or a table of that name exists that civicmap did not publish.
+        """
+        kinds = list(self.current_versions()) if kinds is None else [sch.get_schema(k).kind for k in kinds]
+        shown: dict[str, int] = {}
+        with self._locked():
+            for kind in kinds:
+                with self._connection() as con:
+                    current = con.execute(
+                        "SELECT version FROM civicmap_current WHERE kind = ?", (kind,)
+                    ).fetchone()
+                    if current is None:
+                        continue
+                    done = con.execute(
+                        "SELECT version FROM civicmap_published WHERE kind = ?", (kind,)
+                    ).fetchone()
+                    if done is not None and done[0] == current[0] and kind in gpkg_view.feature_tables(con):
+                        shown[kind] = current[0]
+                        continue
+                    if done is None and kind in gpkg_view.feature_tables(con):
+                        raise WorkspaceError(
+                            f"cannot publish {kind}: workspace {self.path} holds a table {kind!r} that civicmap "
+                            "did not make; rename it"
+                        )
+                    con.execute("BEGIN IMMEDIATE")  # 0: being published (the table is ours, maybe half there)
+                    con.execute(
+                        "INSERT OR REPLACE INTO civicmap_published VALUES (?, 0, ?)", (kind, tables.now())
+                    )
+                    gpkg_view.drop_table(con, kind)
+                    con.execute("COMMIT")
+                frame = self.read(kind, version=current[0])
+                schema = sch.get_schema(kind)
+                description = (
+                    f"{schema.label_zh} {schema.label_en}: civicmap version {current[0]} (a published copy)"
+                )
+                gpkg_view.write_feature_table(self._connection, self.gpkg_path, kind, frame,
+                                              description=description, spatial_index=self.spatial_index)  # fmt: skip
+                with self._connection() as con:
+                    con.execute("UPDATE civicmap_published SET version = ?, published_at = ? WHERE kind = ?",
+                                (current[0], tables.now(), kind))  # fmt: skip
+                shown[kind] = current[0]
+                log.info("published %s version %d as a GeoPackage feature table", kind, current[0])
+        return shown

@@ -33,7 +33,7 @@ from layers import schema as sch
 from layers.errors import CRSError, LayerError, Problem
 from layers.readers import RawTable
 
-__all__ = ["CHINA_BBOX", "ValidationResult", "check_parents", "stable_hash", "validate_table"]
+__all__ = ["CHINA_BBOX", "ValidationResult", "check_parents", "duplicated", "stable_hash", "validate_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,9 +194,7 @@ def validate_table(raw: RawTable, kind: str, *, crs: object = None) -> Validatio
                 col.file_problem(
                     f"required column {f.name} ({f.label_zh}) is missing; accepted headers: {accepted}"
                 )
-            values[f.name] = pd.array([f.default], dtype=_DTYPES.get(f.type, "str")).take(
-                np.zeros(n, dtype=np.int64)
-            )
+            values[f.name] = _constant(f, n)
             continue
         series = frame.iloc[:, targets[f.name]]
         converted, missing, checks = _convert(series, f)
@@ -370,13 +368,25 @@ def _text(series: pd.Series) -> pd.Series:
     """Stripped strings (dtype ``str``, positional index); empty cells missing; whole numbers without ``.0``."""
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype):
-        text = series.reset_index(drop=True)
+        arrow = _arrow(series.array)
     elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-        text = pd.Series(pd.array(pa.array(series, from_pandas=True).cast(pa.string()), dtype="str"))
+        arrow = pa.array(series, from_pandas=True).cast(pa.string())
     else:
-        text = pd.Series(series.map(_cell_text, na_action="ignore").to_numpy(), dtype="str")
-    text = text.str.strip()
-    return text.where(text.str.len() > 0)
+        arrow = _arrow(pd.array(series.map(_cell_text, na_action="ignore").to_numpy(), dtype="str"))
+    stripped = pc.utf8_trim_whitespace(arrow)
+    blank = pc.equal(pc.binary_length(stripped), 0)
+    if pc.any(blank).as_py():
+        stripped = pc.if_else(blank, pa.scalar(None, stripped.type), stripped)
+    return pd.Series(pd.array(stripped, dtype="str"))
+
+
+def _constant(f: sch.Field, n: int) -> object:
+    """``n`` times the default of a field the file does not have, in the field's dtype."""
+    dtype = _DTYPES.get(f.type, "str")
+    if dtype == "str":  # built by Arrow: taking from a one-value string array is slow
+        text = pa.nulls(n, pa.large_string()) if f.default is None else pa.repeat(str(f.default), n)
+        return pd.array(text.cast(pa.large_string()), dtype="str")
+    return pd.array([f.default], dtype=dtype).take(np.zeros(n, dtype=np.int64))
 
 
 def _arrow(values: object) -> pa.Array:
@@ -466,7 +476,7 @@ def _check_ids(
         return None
     series = frame.iloc[:, targets["id"]]
     ids = _text(series)
-    dup = (ids.notna() & ids.duplicated(keep=False)).to_numpy()
+    dup = duplicated(ids)
     if dup.any():
         rows_of: dict[str, list[int]] = {}
         for pos in np.flatnonzero(dup):
@@ -479,6 +489,25 @@ def _check_ids(
     return ids.array
 
 
+def duplicated(values: pd.Series) -> np.ndarray:
+    """True for every non-missing string that occurs more than once (``duplicated(keep=False)``).
+
+    Fast for the usual case of unique ids: only values whose :func:`stable_hash` repeats are
+    compared exactly.
+    """
+    values = pd.Series(values).reset_index(drop=True)
+    present = np.flatnonzero(values.notna().to_numpy())
+    hashes = stable_hash(values.array)[present]
+    out = np.zeros(len(values), dtype=bool)
+    if pd.Index(hashes).is_unique:  # a hash table of integers: the usual case ends here
+        return out
+    suspects = present[pd.Series(hashes).duplicated(keep=False).to_numpy()]
+    out[suspects[values.iloc[suspects].duplicated(keep=False).to_numpy()]] = True
+    return out
+
+
+#: two lower-case hex digits of each byte value, as they lie in memory
+_HEX_PAIRS = np.frombuffer("".join(f"{i:02x}" for i in range(256)).encode(), dtype=np.uint16)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -556,8 +585,8 @@ def _content_ids(
     prefix = np.frombuffer(f"{schema.id_prefix}-".encode(), dtype=np.uint8)
     chars = np.empty((n, len(prefix) + 12), dtype=np.uint8)
     chars[:, : len(prefix)] = prefix
-    nibbles = (h[:, None] >> (np.uint64(4) * np.arange(15, 3, -1, dtype=np.uint64))) & np.uint64(15)
-    chars[:, len(prefix) :] = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles]
+    top = (h >> np.uint64(16)).astype(">u8").view(np.uint8).reshape(n, 8)[:, 2:]  # the high 48 bits
+    chars[:, len(prefix) :] = _HEX_PAIRS[top].view(np.uint8).reshape(n, 12)
     offsets = pa.py_buffer(np.arange(n + 1, dtype=np.int64) * chars.shape[1])
     arrow = pa.Array.from_buffers(pa.large_string(), n, [None, offsets, pa.py_buffer(chars)])
     made = pd.Series(pd.array(arrow, dtype="str"))
@@ -757,7 +786,7 @@ class _Geometry:
             geometry = np.empty(len(keep), dtype=object)
             geometry[points] = shapely.points(lon[points], lat[points])
             geometry[~points] = geometry_to_wgs84(self.geoms[keep[~points]], self.datum)
-        if len(geometry) and shapely.has_z(geometry).any():
+        if self.geoms is not None and len(geometry) and shapely.has_z(geometry).any():
             geometry = shapely.force_2d(geometry)
         wkb = None
         if not points.all():

@@ -1,12 +1,14 @@
 """A separate process writing to a workspace, for the kill and concurrency tests of layers/store.py.
 
-Usage: ``python store_worker.py WORKSPACE SEED ROWS [--small-cache] [--hold MARKER] [--go READY GO]``
+Usage: ``python store_worker.py WORKSPACE SEED ROWS [--slow-parts] [--hold MARKER] [--go READY GO]``
 
 Writes :func:`make_frame` (SEED, ROWS) as a new ``net_cafes`` version and prints the version.
 
-``--small-cache``  GDAL gets a 1 MB page cache, so that it spills uncommitted pages into the WAL
-                   while writing: the worst moment for a kill.
-``--hold MARKER``  after the table is written and before it is registered, create MARKER and sleep.
+``--slow-parts``   the blob goes in 64 KiB parts with a 64 KiB page cache and a pause after each
+                   part, so that uncommitted pages of the version reach the WAL while the
+                   transaction is still open: the worst moment for a kill.
+``--hold MARKER``  inside the transaction, after everything is written and before COMMIT,
+                   create MARKER and sleep.
 ``--go READY GO``  create READY once the frame is built, then wait for GO before writing.
 """
 
@@ -23,7 +25,7 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from layers import store
+from layers import layer_blob, store
 
 
 def make_frame(seed: int, rows: int) -> gpd.GeoDataFrame:
@@ -55,8 +57,10 @@ def main(argv: list[str]) -> int:
     workspace, seed, rows = argv[0], int(argv[1]), int(argv[2])
     options = argv[3:]
     frame = make_frame(seed, rows)
-    if "--small-cache" in options:
-        store.GDAL_WRITE_OPTIONS["OGR_SQLITE_CACHE"] = "1"
+    if "--slow-parts" in options:
+        store._WRITE_CACHE_KIB = 64
+        layer_blob.PART_BYTES = 64 * 1024
+        store._after_part = lambda number: time.sleep(0.02)
     if "--hold" in options:
         marker = Path(options[options.index("--hold") + 1])
 

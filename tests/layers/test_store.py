@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
 import subprocess
 import sys
-import threading
 from contextlib import closing
 from datetime import UTC, datetime
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pyogrio
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon
 
-from layers import store
+from layers import layer_blob, store
 from layers.errors import CivicmapError, CRSError, WorkspaceError
 from layers.schema import KINDS
 from layers.store import ImportRecord, Workspace, empty_layer
@@ -93,6 +95,36 @@ def test_round_trip_keeps_every_value_dtype_and_geometry(ws, geometries):
     assert back["name"].iloc[1] == SCRIPT if len(back) > 1 else True
 
 
+@pytest.mark.parametrize(
+    ("geometries", "encoding"),
+    [
+        ([Point(116.397, 39.909), Point(1e-9, -1e-9)], "point"),
+        ([Point(116.397, 39.909), None, Point()], "point"),  # null and empty points
+        ([SQUARE, None, HOLED, Polygon()], "polygon"),
+        ([LINE, LineString(), None], "linestring"),
+        ([MULTI, None, MultiPolygon([SQUARE])], "multipolygon"),
+        ([MultiPoint([(1, 2), (3, 4)]), MultiPoint([(5, 6)])], "multipoint"),
+        ([MultiLineString([LINE, [(0, 0), (1, 1)]]), None], "multilinestring"),
+        ([SQUARE, MULTI, LINE, Point(1, 1), None], "WKB"),  # mixed types
+    ],
+)
+def test_every_geometry_encoding_reads_back_exactly(ws, geometries, encoding):
+    written = gpd.GeoDataFrame(
+        {"id": pd.Series([f"g{i}" for i in range(len(geometries))], dtype="str")},
+        geometry=geometries,
+        crs=4326,
+    )
+    _write(ws, "pois", written)
+    with closing(sqlite3.connect(ws.gpkg_path)) as con:
+        (blob,) = con.execute("SELECT data FROM civicmap_layer_data").fetchone()
+    geo = json.loads(pq.read_schema(io.BytesIO(blob)).metadata[b"geo"])
+    assert geo["columns"]["geometry"]["encoding"] == encoding
+    back = ws.read("pois")
+    assert_geodataframe_equal(back, written)
+    assert [g is None for g in back.geometry] == [g is None for g in geometries]
+    assert [g.wkt for g in back.geometry if g is not None] == [g.wkt for g in geometries if g is not None]
+
+
 def test_round_trip_of_texts_verbatim(ws):
     names = ["网吧一号", SCRIPT, "  spaces kept  ", "", "emoji 🎮", "tab\there", "line\nbreak", "ʼ ＂ ’"]
     written = gpd.GeoDataFrame(
@@ -107,7 +139,7 @@ def test_round_trip_of_texts_verbatim(ws):
     assert ws.read("net_cafes")["name"].tolist() == names
 
 
-def test_datetimes_keep_their_time_zone_to_the_millisecond(ws):
+def test_datetimes_keep_their_time_zone_to_the_microsecond(ws):
     stamps = ["2024-01-01 10:00:00.123456", "2024-07-01 23:59:59.999"]
     written = gpd.GeoDataFrame(
         {
@@ -122,11 +154,8 @@ def test_datetimes_keep_their_time_zone_to_the_millisecond(ws):
     )
     _write(ws, "pois", written)
     back = ws.read("pois")
-    expected = written.copy()
-    for column in ("naive", "utc", "beijing"):
-        expected[column] = written[column].dt.floor("ms")  # the GeoPackage keeps milliseconds
-    assert_geodataframe_equal(back, expected)
-    assert str(back["beijing"].iloc[1]) == "2024-07-01 23:59:59.999000+08:00"
+    assert_geodataframe_equal(back, written)
+    assert str(back["beijing"].iloc[0]) == "2024-01-01 10:00:00.123456+08:00"
 
 
 def test_column_order_index_and_geometry_name_as_written(ws):
@@ -156,6 +185,33 @@ def test_crs84_is_stored_as_epsg_4326(ws):
     written = _frame([Point(116.4, 39.9)]).set_crs("OGC:CRS84", allow_override=True)
     _write(ws, "net_cafes", written)
     assert ws.read("net_cafes").crs == "EPSG:4326"
+
+
+def test_a_version_is_a_geoparquet_blob_in_parts_written_in_one_transaction(ws, monkeypatch):
+    written = _frame([Point(116 + i / 100, 39) for i in range(500)])
+    monkeypatch.setattr(layer_blob, "PART_BYTES", 4_000)
+    _write(ws, "net_cafes", written)
+    with closing(sqlite3.connect(ws.gpkg_path)) as con:
+        parts = con.execute("SELECT part, data FROM civicmap_layer_data WHERE kind = 'net_cafes' AND version = 1 "
+                            "ORDER BY part").fetchall()  # fmt: skip
+    assert [p for p, _ in parts] == list(range(len(parts))) and len(parts) > 2
+    assert all(len(d) <= 4_000 for _, d in parts)
+    blob = b"".join(d for _, d in parts)
+    assert blob[:4] == b"PAR1" and blob[-4:] == b"PAR1"
+    plain = gpd.read_parquet(io.BytesIO(blob))  # any GeoParquet reader can open it
+    assert_geodataframe_equal(plain, written, check_crs=False)
+    assert_geodataframe_equal(ws.read("net_cafes"), written)
+
+    def fail(name):
+        raise RuntimeError(f"power cut while writing {name}")
+
+    monkeypatch.setattr(store, "_before_commit", fail)
+    with pytest.raises(RuntimeError, match="net_cafes__v2"):
+        _write(ws, "net_cafes", written.iloc[:3])
+    with closing(sqlite3.connect(ws.gpkg_path)) as con:  # all of version 2 rolled back, parts too
+        assert con.execute("SELECT DISTINCT version FROM civicmap_layer_data").fetchall() == [(1,)]
+    assert ws.versions("net_cafes") == [1] and [r.version for r in ws.history()] == [1]
+    assert_geodataframe_equal(ws.read("net_cafes"), written)
 
 
 # ------------------------------------------------------------------ never imported
@@ -250,18 +306,11 @@ def test_old_versions_are_pruned_beyond_the_setting(tmp_path):
         ws.read("net_cafes", version=1)
     assert [r.version for r in ws.history()] == [4, 3, 2, 1]  # the history keeps everything
     with closing(sqlite3.connect(ws.gpkg_path)) as con:
-        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-        registered = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
-        registered |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_geometry_columns")}
-        registered |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_extensions")}
-        registered |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_ogr_contents")}
-    assert not [n for n in names | registered if "__v1" in n or "__v2" in n]
-    assert {"net_cafes__v3", "net_cafes__v4", "rtree_net_cafes__v4_geom"} <= names
-    assert sorted(pyogrio.list_layers(ws.gpkg_path)[:, 0]) == [
-        "civicmap_workspace",
-        "net_cafes__v3",
-        "net_cafes__v4",
-    ]
+        stored = con.execute("SELECT DISTINCT version FROM civicmap_layer_data ORDER BY version").fetchall()
+    assert stored == [(3,), (4,)]
+    ws.restore("net_cafes", 3, user="u")
+    _write(ws, "net_cafes", frames[0])  # current 5 and the newest other one, 4, are kept
+    assert ws.versions("net_cafes") == [4, 5]
 
 
 @pytest.mark.parametrize("keep", [0, -1, 1.5, True, "3"])
@@ -270,62 +319,7 @@ def test_keep_versions_must_be_a_positive_integer(tmp_path, keep):
         Workspace.open(tmp_path / "ws", create=True, keep_versions=keep)
 
 
-# ------------------------------------------------------------------ the GeoPackage itself
-def test_the_spatial_index_is_valid_used_by_gdal_and_kept_up_to_date_by_its_triggers(ws):
-    rng = np.random.default_rng(7)
-    n = 3_000
-    x, y = 116 + rng.random(n), 39 + rng.random(n)
-    geoms = list(shapely.points(x, y))
-    geoms[5] = None
-    geoms[6] = Point()  # empty
-    geoms[7] = SQUARE
-    written = gpd.GeoDataFrame(
-        {"id": pd.Series([f"p{i}" for i in range(n)], dtype="str")}, geometry=geoms, crs=4326
-    )
-    _write(ws, "pois", written)
-    table, rtree = "pois__v1", "rtree_pois__v1_geom"
-    with closing(sqlite3.connect(ws.gpkg_path)) as con:
-        assert con.execute(f"SELECT rtreecheck('{rtree}')").fetchone() == ("ok",)
-        assert con.execute(f'SELECT count(*) FROM "{rtree}"').fetchone() == (n - 2,)
-        assert con.execute("SELECT extension_name, scope FROM gpkg_extensions WHERE table_name = ?", (table,)).fetchall() == [
-            ("gpkg_rtree_index", "write-only")
-        ]  # fmt: skip
-    bbox = (116.2, 39.3, 116.45, 39.6)
-    inside = written[written.intersects(shapely.box(*bbox))]
-    got = pyogrio.read_dataframe(ws.gpkg_path, layer=table, bbox=bbox)
-    assert set(got["id"]) == set(inside["id"]) and 0 < len(got) < n
-    # QGIS or GDAL editing the table later: the triggers keep the index right
-    extra = gpd.GeoDataFrame({"id": ["new"]}, geometry=[Point(116.3, 39.4)], crs=4326)
-    pyogrio.write_dataframe(extra, ws.gpkg_path, layer=table, append=True)
-    with closing(sqlite3.connect(ws.gpkg_path)) as con:
-        assert con.execute(f"SELECT rtreecheck('{rtree}')").fetchone() == ("ok",)
-        assert con.execute(f'SELECT count(*) FROM "{rtree}"').fetchone() == (n - 1,)
-    assert "new" in set(pyogrio.read_dataframe(ws.gpkg_path, layer=table, bbox=bbox)["id"])
-
-
-@pytest.mark.parametrize(
-    "n", [1, 51, 52, 2_602, 2_700]
-)  # one node, full node, two nodes, two and three levels
-def test_the_packed_r_tree_is_valid_and_answers_like_brute_force(n):
-    rng = np.random.default_rng(n)
-    x, y = 116 + rng.random(n) * 2, 39 + rng.random(n)
-    bounds = np.column_stack([x, y, x + rng.random(n) * 0.01, y + rng.random(n) * 0.01])
-    with closing(sqlite3.connect(":memory:")) as con:
-        con.execute("CREATE TABLE t (fid INTEGER PRIMARY KEY, geom BLOB)")
-        store._build_rtree(con, "t", bounds)
-        assert con.execute("SELECT rtreecheck('rtree_t_geom')").fetchone() == ("ok",)
-        for box in [(116.3, 117.2, 39.2, 39.6), (115, 119, 38, 41), (0, 1, 0, 1)]:
-            sql = "SELECT id FROM rtree_t_geom WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?"
-            got = {r[0] for r in con.execute(sql, box)}
-            hit = (
-                (bounds[:, 2] >= box[0])
-                & (bounds[:, 0] <= box[1])
-                & (bounds[:, 3] >= box[2])
-                & (bounds[:, 1] <= box[3])
-            )
-            assert got == set((np.flatnonzero(hit) + 1).tolist())
-
-
+# ------------------------------------------------------------------ the database
 def test_the_database_is_in_wal_mode_and_readers_do_not_wait_for_a_writer(ws):
     _write(ws, "net_cafes", _frame([Point(1, 1)]))
     script = (
@@ -345,60 +339,6 @@ def test_the_database_is_in_wal_mode_and_readers_do_not_wait_for_a_writer(ws):
     finally:
         writer.kill()
         writer.communicate()
-
-
-def test_gdal_and_sqlite3_never_have_the_file_open_at_once_in_one_process():
-    gate, events = store._LibraryGate(), []
-    with gate.enter(store._GDAL):
-        with gate.enter(store._GDAL):  # nesting one library is fine
-            pass
-        with (
-            pytest.raises(RuntimeError, match="while this thread has it open with GDAL"),
-            gate.enter(store._SQLITE3),
-        ):
-            pass
-
-        def other():
-            with gate.enter(store._SQLITE3):
-                events.append("sqlite3 in")
-
-        thread = threading.Thread(target=other)
-        thread.start()
-        thread.join(0.2)
-        assert events == []  # waits while GDAL is in
-        events.append("GDAL out")
-    thread.join(5)
-    assert events == ["GDAL out", "sqlite3 in"]
-
-
-def test_a_read_racing_a_prune_looks_again(ws, monkeypatch):
-    first = _frame([Point(1, 1)])
-    _write(ws, "net_cafes", first)
-    real, calls = store.pyogrio.read_dataframe, []
-
-    def pruned_once(path, layer, **kwargs):
-        calls.append(layer)
-        if len(calls) == 1:  # as if an import had moved the pointer on and pruned this table meanwhile
-            raise pyogrio.errors.DataLayerError(f"Layer '{layer}' could not be opened")
-        return real(path, layer=layer, **kwargs)
-
-    monkeypatch.setattr(store.pyogrio, "read_dataframe", pruned_once)
-    assert_geodataframe_equal(ws.read("net_cafes"), first)
-    assert calls == ["net_cafes__v1", "net_cafes__v1"]
-    calls.clear()
-    with pytest.raises(WorkspaceError, match=r"net_cafes: net_cafes__v1 vanished while being read"):
-        ws.read("net_cafes", version=1)  # an explicit version is not looked up again
-
-
-def test_orphan_tables_of_an_interrupted_import_are_dropped_on_open(ws):
-    _write(ws, "net_cafes", _frame([Point(1, 1)]))
-    orphan = _frame([Point(2, 2)])
-    pyogrio.write_dataframe(orphan, ws.gpkg_path, layer="net_cafes__v2", append=True)  # never registered
-    pyogrio.write_dataframe(orphan, ws.gpkg_path, layer="custom_layer", append=True)  # not ours: kept
-    Workspace.open(ws.path)
-    layers = set(pyogrio.list_layers(ws.gpkg_path)[:, 0])
-    assert "net_cafes__v2" not in layers and {"net_cafes__v1", "custom_layer"} <= layers
-    assert _write(ws, "net_cafes", orphan) == 2
 
 
 def test_sqlite_gives_other_modules_a_transaction_in_the_same_file(ws):
