@@ -275,6 +275,7 @@ def load_demo(workspace_path: Path, *, user: str = "demo") -> None:
         if path.exists():
             report = import_file(ws, kind, path, crs="wgs84", user=user)
             log.info("%s", report.summary())
+    ws.publish_gpkg()  # the demo opens in QGIS as it is
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

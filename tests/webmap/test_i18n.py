@@ -38,6 +38,17 @@ def test_every_ui_string_has_a_chinese_translation():
     assert sorted(ids - translated) == []
 
 
+def test_no_string_is_translated_twice():
+    """Several areas append to the catalogue at once: a repeated msgid would silently win or lose."""
+    import re
+    from collections import Counter
+
+    text = (TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+    keys = re.findall(r'^(?:msgctxt "(.*)"\n)?msgid "(.+)"$', text, re.M)
+    repeated = [key for key, count in Counter(keys).items() if count > 1]
+    assert repeated == []
+
+
 def test_catalogues_compile_when_missing_or_stale(tmp_path):
     copy = tmp_path / "translations"
     shutil.copytree(TRANSLATIONS, copy, ignore=shutil.ignore_patterns("*.mo"))
