@@ -10,12 +10,19 @@ from layers.errors import CivicmapError
 
 
 def _targets(args: argparse.Namespace):
-    """The workspace's targets under ``args.profile`` (cases kept in step, filtered as asked) and the engine."""
+    """The workspace's targets under ``args.profile`` (filtered as asked) and the engine.
+
+    Cases are kept in step only under the enforcement profile (``[cases] profile`` of
+    ``enforcement.toml``, the default here); another ``--profile`` previews its targets.
+    """
     from cli import engine_for, open_workspace, user_name
     from geo.leads import leads_from_layers
+    from geo.scoring import load_config
     from geo.targets import filter_targets, workspace_targets
 
     ws = open_workspace(args)
+    case_profile = load_config(ws.path).case_profile
+    args.profile = args.profile or case_profile
     engine = engine_for(args)
     found = engine.violations()
     targets = workspace_targets(
@@ -24,6 +31,7 @@ def _targets(args: argparse.Namespace):
         engine.layers,
         leads=leads_from_layers(engine.layers),
         network=engine.network,
+        sync=args.profile == case_profile,
         user=f"{user_name(args)} (cli)",
     )
     if args.team and args.team not in set(targets["team"]):
@@ -93,7 +101,9 @@ def register(add: Callable) -> None:
         cmd_targets,
         "the enforcement target list: one scored target per venue, with cases and tours",
     )
-    p.add_argument("--profile", default="national", help="rule profile (default: national)")
+    p.add_argument(
+        "--profile", help="rule profile (default: the enforcement profile of enforcement.toml, national)"
+    )
     p.add_argument("--team", help="only this enforcement team's targets")
     p.add_argument("--subdistrict", help="only targets in this sub-district")
     p.add_argument("--min-priority", type=float, help="only targets scoring at least this")

@@ -56,6 +56,8 @@ class EnforcementConfig:
     walking: bool
     teams: dict[str, tuple[str, ...]]
     source: str = ""
+    #: the rule profile whose findings open, reopen and resolve cases; other profiles only preview
+    case_profile: str = "national"
 
     def team_of(self, subdistrict: str) -> str:
         """The team covering a sub-district (:data:`UNASSIGNED_TEAM` when none does)."""
@@ -118,6 +120,7 @@ def load_config(workspace_dir: str | Path | None = None) -> EnforcementConfig:
         rule_type={k: float(v) for k, v in rule_type.items()},
         deadline_days=int(cases.get("deadline_days", 30)),
         revisit_days=int(cases.get("revisit_days", 90)),
+        case_profile=str(cases.get("profile", "national")),
         stops_per_day=max(1, int(tour.get("stops_per_day", 8))),
         walking=bool(tour.get("walking", False)),
         teams={str(t): tuple(s) for t, s in teams.items()},

@@ -233,3 +233,15 @@ def test_route_map_draws_numbered_stops_in_a_browser(shared_copy):
         assert listed >= 1 and drawn == list(range(1, listed + 1))
         assert page.locator(".cm-legend").count() == 1
         assert page.problems == {"console": [], "outside": [], "dialogs": []}
+
+
+def test_dashboard_opens_the_cases_and_other_profiles_only_preview(app, demo_copy, expected):
+    assert cases_of(demo_copy) == {}
+    signed_in(app, "viewer").get("/")  # a leader opens the dashboard first
+    opened = cases_of(demo_copy)
+    assert len(opened) == expected["count"]
+    assert {case.status for case in opened.values()} == {"new"}
+    # pilot-2014 measures on foot: some national findings disappear, but a preview resolves nothing
+    page = signed_in(app, "analyst").get("/enforcement/?profile=pilot-2014")
+    assert page.status_code == 200
+    assert {k: c.status for k, c in cases_of(demo_copy).items()} == {k: c.status for k, c in opened.items()}

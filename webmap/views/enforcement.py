@@ -80,12 +80,17 @@ def _leads(engine):
 
 
 def current_targets(profile_name: str) -> gpd.GeoDataFrame:
-    """Targets of the workspace under a profile; cases synced once per (state, profile, day)."""
+    """Targets of the workspace under a profile.
+
+    Cases follow the findings of the enforcement profile only (``[cases] profile`` in
+    ``enforcement.toml``), synced once per (workspace state, day); any other profile is a
+    preview that shows the existing cases but never opens or resolves one.
+    """
     ws = current_workspace()
     engine = get_engine(profile_name)
     key = (str(ws.path), tuple(sorted(ws.current_versions().items())), profile_name, date.today().isoformat())
     with _SYNC_LOCK:
-        sync = key not in _SYNCED
+        sync = key not in _SYNCED and profile_name == load_config(ws.path).case_profile
     targets = workspace_targets(
         ws,
         get_violations(profile_name),
@@ -330,7 +335,10 @@ def route():
 
 # ------------------------------------------------------------------ dashboard
 def dashboard_figures() -> dict:
-    """Open cases and overdue revisits for the dashboard (reads the case table only)."""
+    """Open cases and overdue revisits for the dashboard (cases brought up to date first)."""
+    case_profile = load_config(current_workspace().path).case_profile
+    if case_profile in profile_names():
+        current_targets(case_profile)  # once per workspace state and day: new findings become cases
     book = _case_book()
     counts = book.counts()
     return {
