@@ -332,9 +332,10 @@ def scenarios():
     baseline = {**baseline, "scenario": _("Current rules")}
     subs = list(baseline["permissible_by_subdistrict"])
     subs += sorted({k for x in saved for k in x["result"]["permissible_by_subdistrict"]} - set(subs))
+    profiles = [(n, profile_title(get_profile(n))) for n in profile_names()]
     return render_template(
         "quota/scenarios.html", profile=profile, limits=limits, saved=saved, baseline=baseline, subdistricts=subs,
-        profiles=[(n, profile_title(get_profile(n))) for n in profile_names()], error=request.args.get("error"),
+        profiles=profiles, titles=dict(profiles), error=request.args.get("error"),
     )  # fmt: skip
 
 
