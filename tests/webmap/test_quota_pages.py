@@ -76,7 +76,7 @@ def test_bad_input_is_a_400_with_the_message(analyst):
 
 def test_exports(analyst):
     book = openpyxl.load_workbook(io.BytesIO(analyst.get("/quota/export.xlsx?target=cap&cap=60").data))
-    assert book.sheetnames == ["quota", "relocation", "summary"]
+    assert book.sheetnames == ["quota", "relocation", "summary", "attrition"]  # a cap: how to reach it
     header = [c.value for c in next(book["quota"].iter_rows(max_row=1))]
     for column in ("subdistrict", "population", "area_km2", "cafes", "terminals", "cafes_per_10k",
                    "permissible_km2", "quota", "headroom"):  # fmt: skip
@@ -149,3 +149,27 @@ def test_map_draws_density_and_zones_in_a_browser(live_server, quota_app):
         assert page.locator(".cm-dist-label").count() == 8  # a density label per sub-district
         assert page.evaluate("document.querySelectorAll('canvas.leaflet-zoom-animated').length") >= 1
         assert page.problems == {"console": [], "outside": [], "dialogs": []}
+
+
+def test_cap_compares_lottery_with_rule_based_closures(analyst, demo_layers):
+    from geo.rules import load_profile
+    from geo.violations import RuleEngine
+
+    cafes = demo_layers["net_cafes"]
+    licensed = cafes[cafes["status"] == "licensed"]
+    found = RuleEngine(demo_layers, load_profile("national")).violations()
+    bad = set(found.loc[found["venue_kind"] == "net_cafes", "venue_id"]) & set(licensed["id"])
+    cap = len(licensed) - len(bad)  # closing exactly the violators reaches the cap
+    page = analyst.get(f"/quota/?target=cap&cap={cap}").get_data(as_text=True)
+    table = page.split('id="q-attrition"', 1)[1].split("</table>", 1)[0]
+    cells = [c.strip() for c in table.split("<td>")[1:]]
+    lottery_mean = len(bad) * cap / len(licensed)  # each café survives with probability cap / stock
+    assert cells[0].startswith(f"{lottery_mean:.1f}")
+    assert cells[1].startswith("0<")  # rule-based: every violator closes first
+    closed = page.split('id="q-attrition"', 1)[1].split("<details", 1)[1].split("</details>", 1)[0]
+    assert set(
+        closed.split("</summary>", 1)[1].split('<p class="mb-0">')[1].split("</p>")[0].split("、")
+    ) == set(licensed.loc[licensed["id"].isin(bad), "name"])
+    book = openpyxl.load_workbook(io.BytesIO(analyst.get(f"/quota/export.xlsx?target=cap&cap={cap}").data))
+    rows = list(book["attrition"].iter_rows(values_only=True))
+    assert rows[0][0] == "method" and rows[2][0] == "rule_based" and rows[2][4] == 0

@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 
 from geo.permissible import permissible_zones
 from geo.quota import DISTRICT_ROW, quota_summary_zh, quota_table, relocation_suggestions, stock_table
-from geo.scenarios import Scenario, ScenarioRunner, limit_scenarios, sensitivity_chart, sweep
+from geo.scenarios import Scenario, ScenarioRunner, attrition, limit_scenarios, sensitivity_chart, sweep
 from layers.errors import CivicmapError
 from webmap.accounts import audit, current_workspace
 from webmap.analysis import default_profile_name, get_engine, get_profile, profile_names
@@ -106,8 +106,11 @@ def _analysis(s: dict) -> dict:
         target = {"cap": s["cap"]} if s["target"] == "cap" else {"per_residents": s["per_residents"]}
         table = quota_table(engine, kind=KIND, zones=zones, stock=stock, **target)
         moves = relocation_suggestions(engine, zones, KIND)
+        cut = (
+            attrition(engine, s["cap"], kind=KIND) if s["target"] == "cap" and s["cap"] is not None else None
+        )
         return {"engine": engine, "zones": zones, "table": table, "summary": quota_summary_zh(table),
-                "moves": moves}  # fmt: skip
+                "moves": moves, "attrition": cut}  # fmt: skip
 
     key = ("quota", s["profile"], get_profile(s["profile"]).source, s["target"], s["per_residents"], s["cap"],
            s["spacing"])  # fmt: skip
@@ -206,9 +209,20 @@ def index():
     return render_template(
         "quota/index.html", map=map_parts(m), s=s, error=error, table=result["table"], summary=result["summary"],
         moves=_with_rule_labels(result["moves"], result["engine"].profile), district_row=DISTRICT_ROW,
+        attrition=_attrition_view(result),
         profiles=[(n, profile_title(get_profile(n))) for n in profile_names()],
         query=_query(s),
     ), 400 if error else 200  # fmt: skip
+
+
+def _attrition_view(result: dict) -> dict | None:
+    """The two ways to reach the cap, with the venues' names for the rule-based closures."""
+    cut = result.get("attrition")
+    if not cut or not cut["to_close"]:
+        return cut
+    venues = result["engine"].layer(KIND)
+    names = dict(zip(venues["id"].astype(str), venues["name"].astype(str), strict=True))
+    return {**cut, "closed_names": [names.get(i, i) for i in cut["rule_based"]["closed"]]}
 
 
 def _with_rule_labels(moves: pd.DataFrame, profile) -> pd.DataFrame:
@@ -237,6 +251,8 @@ def export_xlsx():
         result["table"].round(4).to_excel(writer, sheet_name="quota", index=False)
         result["moves"].round({"distance_m": 1}).to_excel(writer, sheet_name="relocation", index=False)
         pd.DataFrame({"summary": [result["summary"]]}).to_excel(writer, sheet_name="summary", index=False)
+        if result.get("attrition"):
+            _attrition_frame(result["attrition"]).to_excel(writer, sheet_name="attrition", index=False)
     audit("quota.export", f"quota table, profile {s['profile']}")
     return _download(
         out.getvalue(), "quota.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -435,3 +451,20 @@ def sweep_chart(fmt: str):
     data = sensitivity_chart(frame, fmt=fmt, labels=labels)
     mimetype = "image/svg+xml" if fmt == "svg" else "image/png"
     return Response(data, mimetype=mimetype)
+
+
+def _attrition_frame(cut: dict) -> pd.DataFrame:
+    """Lottery vs rule-based closures, one row each (for the workbook)."""
+    lottery, rules = cut["lottery"], cut["rule_based"]
+    return pd.DataFrame(
+        {
+            "method": ["lottery", "rule_based"],
+            "stock": cut["stock"],
+            "cap": cut["cap"],
+            "to_close": cut["to_close"],
+            "violators_left": [lottery["violators_left_mean"], rules["violators_left"]],
+            "violators_left_p5_p95": [f"{lottery['violators_left_p5']}–{lottery['violators_left_p95']}", ""],
+            "terminals_lost": [lottery["terminals_lost_mean"], rules["terminals_lost"]],
+            "closed": ["", "、".join(rules["closed"])],
+        }
+    )
