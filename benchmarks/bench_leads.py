@@ -18,17 +18,26 @@ A licence register is derived from them per seed:
 Each method then labels every observation ``matched`` (with a register id) or ``unlicensed``
 and every register entry ``not_observed`` or not.  Peers, run on the same data in the same run:
 
-``civicmap``     geo.leads.reconcile: normalised names (rapidfuzz) + exact distance, one-to-one
-                 assignment (linear_sum_assignment), duplicate sightings merged
-``civicmap+``    the same with ``name_confirmed_distance_m`` (``--confirmed-distance``, 200 m):
-                 near-identical names with no conflicting branch also pair beyond the distance
+``civicmap``     geo.leads.reconcile with its defaults: normalised names (rapidfuzz) + exact
+                 distance, one-to-one assignment (linear_sum_assignment), duplicate sightings
+                 merged, and the same-name rule (``--confirmed-distance``, 200 m): near-identical
+                 names with no conflicting branch also pair beyond ``--max-distance``
+``civicmap_100`` the same with the same-name rule off (the plain distance rule)
 ``exact_name``   exact normalised-name equality within the distance, nearest first, one-to-one
 ``exact_far``    exact_name up to ``--confirmed-distance`` (the fair peer of civicmap+)
 ``nearest``      the nearest register entry within the distance, names ignored, one-to-one
 
 Reported: precision / recall of ``unlicensed`` and ``not_observed``, matched accuracy (share of
 truly matched observations paired with the right entry), mean over seeds, and civicmap's F1
-over each peer's.
+over each peer's.  Then, for both civicmap methods, the false leads (licensed venues reported
+as leads) by cause, summed over the seeds:
+
+``moved``            the register point is beyond the distance the names allow (> max distance,
+                     and > the same-name distance or the names are not near-identical)
+``renamed``          within the distance but the names score below ``--min-score``
+``branch conflict``  near-identical names beyond max distance, but the two give different branches
+``entry taken``      its register entry was assigned to another observation
+``other``            none of these (e.g. a duplicate-sighting rule that did not apply)
 """
 
 from __future__ import annotations
@@ -50,7 +59,8 @@ sys.path.insert(0, str(ROOT))
 
 from geo.crs import bd09_to_wgs84, geodesic_distance_m  # noqa: E402
 from geo.distance import pairs_within  # noqa: E402
-from geo.leads import LeadOptions, normalise_name, reconcile  # noqa: E402
+from geo.leads import LeadOptions, reconcile  # noqa: E402
+from geo.names import branch_of, name_score, normalise_name  # noqa: E402
 
 _RELATIVE = Path("shared") / "real-data" / "xian_baidu_poi" / "internet_cafes.geojson"
 #: ../shared beside the repository (a worktree sits one level deeper)
@@ -190,6 +200,32 @@ def score(found: dict[str, str], observed, register) -> dict[str, float]:
     }
 
 
+FALSE_LEAD_CAUSES = ("moved", "renamed", "branch conflict", "entry taken", "other")
+
+
+def false_lead_causes(found: dict[str, str], observed, register, args, *, same_name: bool) -> dict[str, int]:
+    """Licensed venues reported as leads, counted by why they were missed (see the module docstring)."""
+    obs, reg = observed.set_index("id"), register.set_index("id")
+    taken = set(found.values())
+    counts = dict.fromkeys(FALSE_LEAD_CAUSES, 0)
+    for venue in sorted((set(obs.index) & set(reg.index)) - set(found)):
+        a, b = obs.loc[venue], reg.loc[venue]
+        gap_m = float(geodesic_distance_m([a.geometry.x], [a.geometry.y], [b.geometry.x], [b.geometry.y])[0])
+        score_ = name_score(normalise_name(a["name"]), normalise_name(b["name"]))
+        branches = branch_of(a["name"]), branch_of(b["name"])
+        near_identical = same_name and score_ >= LeadOptions().confirmed_score
+        if venue in taken:
+            cause = "entry taken"
+        elif gap_m <= args.max_distance:
+            cause = "renamed" if score_ < args.min_score else "other"
+        elif near_identical and gap_m <= args.confirmed_distance:
+            cause = "branch conflict" if all(branches) and branches[0] != branches[1] else "other"
+        else:
+            cause = "moved"
+        counts[cause] += 1
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -214,9 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(universe)} Baidu net cafés from {args.data.name}; BD-09 → WGS84 agrees with the file to {gap_m:.3f} m"
     )
     methods = {
-        "civicmap": lambda o, r: civicmap_pairs(o, r, args.max_distance, args.min_score),
-        "civicmap+": lambda o, r: civicmap_pairs(
+        "civicmap": lambda o, r: civicmap_pairs(
             o, r, args.max_distance, args.min_score, name_confirmed_distance_m=args.confirmed_distance
+        ),
+        "civicmap_100": lambda o, r: civicmap_pairs(
+            o, r, args.max_distance, args.min_score, name_confirmed_distance_m=None
         ),
         "exact_name": lambda o, r: greedy_pairs(o, r, args.max_distance, same_name=True),
         "exact_far": lambda o, r: greedy_pairs(o, r, args.confirmed_distance, same_name=True),
@@ -225,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict]] = {name: [] for name in methods}
     times: dict[str, list[float]] = {name: [] for name in methods}
     unreachable = []
+    causes = {name: dict.fromkeys(FALSE_LEAD_CAUSES, 0) for name in ("civicmap", "civicmap_100")}
     for seed in range(args.seeds):
         observed, register = make_case(universe, seed, args)
         unreachable.append(int((register["moved_m"] > args.max_distance).sum()))
@@ -233,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             found = method(observed, register)
             times[name].append(time.perf_counter() - started)
             results[name].append(score(found, observed, register))
+            if name in causes:
+                counts = false_lead_causes(found, observed, register, args, same_name=name == "civicmap")
+                for cause, n in counts.items():
+                    causes[name][cause] += n
     keys = list(results["civicmap"][0])
     mean = {name: {k: statistics.fmean(r[k] for r in rows) for k in keys} for name, rows in results.items()}
     print(
@@ -247,15 +290,25 @@ def main(argv: list[str] | None = None) -> int:
         cells = "".join(f"{row[k]:>17.3f}" if k != "wrong_pairs" else f"{row[k]:>17.1f}" for k in keys)
         print(f"{name:<11}{cells}{statistics.median(times[name]):>9.3f}")
     for peer in ("exact_name", "exact_far", "nearest"):
-        for ours in ("civicmap", "civicmap+"):
+        for ours in ("civicmap", "civicmap_100"):
             ratios = ", ".join(
                 f"{k} {mean[ours][k] / mean[peer][k]:.2f}x" if mean[peer][k] else f"{k} n/a"
                 for k in ("lead_f1", "closed_f1", "matched_accuracy")
             )
             print(f"{ours} / {peer}: {ratios}")
+    for name, counts in causes.items():
+        total = sum(counts.values())
+        parts = ", ".join(f"{cause} {n}" for cause, n in counts.items())
+        print(f"false leads of {name} over {args.seeds} seeds: {total} ({parts})")
     if args.json:
         args.json.write_text(
-            json.dumps({"args": vars(args) | {"data": str(args.data), "json": None}, "mean": mean})
+            json.dumps(
+                {
+                    "args": vars(args) | {"data": str(args.data), "json": None},
+                    "mean": mean,
+                    "false_lead_causes": causes,
+                }
+            )
         )
     return 0
 

@@ -46,7 +46,7 @@ DEMO_PASSWORD = "civicmap-demo"  # noqa: S105 - published demo credentials, demo
 
 #: modules adding the commands of one product area; each defines ``register(add)`` where
 #: ``add(name, func, help_text)`` returns an ``argparse`` parser that already has ``--workspace``
-FEATURE_COMMANDS = ("cli.targets", "cli.quota", "cli.coverage")
+FEATURE_COMMANDS = ("cli.targets", "cli.quota", "cli.coverage", "cli.leads")
 
 log = logging.getLogger("civicmap")
 

@@ -12,6 +12,7 @@ import pytest
 import shapely
 from pyproj import Geod, Transformer
 
+from geo import names
 from geo.leads import (
     LEAD_COLUMNS,
     LeadOptions,
@@ -59,7 +60,14 @@ def by(result: gpd.GeoDataFrame, column: str, value: str) -> dict:
         ("星海 网络会所", "星海"),
         ("极光电竞馆", "极光"),
         ("星海网咖东湖店", "星海东湖"),
-        ("西安市星海网络有限公司", "西安市星海"),
+        ("西安市星海网络有限公司", "星海"),  # a company name: the division prefix goes
+        ("陕西省西安市雁塔区星海网络有限公司", "星海"),
+        ("雁塔区星海网络有限公司", "星海"),
+        ("西安市网络有限公司", "西安市"),  # nothing but the division: keep it
+        ("城市之光网吧", "城市之光"),  # not a company name: no prefix stripped
+        ("西安市民网吧", "西安市民"),
+        ("电竞网咖(钟楼分店)", "电竞网咖"),  # generic words only: the branch still goes
+        ("电竞网咖", "电竞网咖"),
         ("ＡＢＣ网咖", "abc"),  # full-width letters
         ("E·时代 网吧!", "e时代"),
         ("【网鱼】网咖", "网鱼"),  # the brand in brackets is kept when nothing else is left
@@ -143,7 +151,8 @@ def test_lead_and_not_observed_carry_the_best_candidate_as_evidence():
             {"id": "o2", "name": "蓝鲸网咖", "xy": (1120, 0)},  # same name, 120 m away
         ]
     )
-    result = reconcile(register, observed)
+    plain = LeadOptions(name_confirmed_distance_m=None)  # the same-name rule off: 100 m for all
+    result = reconcile(register, observed, options=plain)
     assert result["status"].tolist() == [
         "unlicensed",
         "unlicensed",
@@ -167,7 +176,7 @@ def test_lead_and_not_observed_carry_the_best_candidate_as_evidence():
     assert far["candidate_id"] is None and np.isnan(far["score"])
     assert far["geometry"].equals_exact(register.geometry[2], 1e-12)  # the register point
     # a wider limit turns the 120 m pair into a match
-    wider = reconcile(register, observed, max_distance_m=150.0)
+    wider = reconcile(register, observed, max_distance_m=150.0, options=plain)
     assert by(wider, "observed_id", "o2")["register_id"] == "nc-2"
     assert wider["status"].value_counts().to_dict() == {"not_observed": 2, "unlicensed": 1, "matched": 1}
 
@@ -291,9 +300,64 @@ def test_name_confirmed_distance_pairs_identical_names_farther_unless_branches_c
             {"id": "o4", "name": "蓝鲸网咖", "xy": (0, 250)},  # beyond 200 m
         ]
     )
-    default = reconcile(register, observed)
-    assert (default["status"] == "matched").sum() == 0
-    wide = reconcile(register, observed, options=LeadOptions(name_confirmed_distance_m=200.0))
+    for off in (None, 0.0):
+        plain = reconcile(register, observed, options=LeadOptions(name_confirmed_distance_m=off))
+        assert (plain["status"] == "matched").sum() == 0
+    wide = reconcile(register, observed)  # on by default, up to 200 m
+    assert LeadOptions().name_confirmed_distance_m == 200.0
     assert by(wide, "observed_id", "o1")["register_id"] == "nc-1"
     assert by(wide, "observed_id", "o1")["distance_m"] == pytest.approx(120.0, abs=0.01)
     assert wide.set_index("observed_id").loc[["o2", "o3", "o4"], "status"].tolist() == ["unlicensed"] * 3
+
+
+def test_same_name_distance_is_its_own_setting():
+    # 蓝鲸 at 150 m: pairs under the default 200 m rule, not with a 140 m one, while the ordinary
+    # limit stays 100 m (a different name at 90 m still pairs, at 110 m does not).
+    register = layer(
+        [
+            {"id": "nc-1", "name": "蓝鲸网络会所", "licence_no": "L1", "status": "licensed", "xy": (0, 0)},
+            {"id": "nc-2", "name": "星海网吧", "licence_no": "L2", "status": "licensed", "xy": (5000, 0)},
+            {"id": "nc-3", "name": "星河网吧", "licence_no": "L3", "status": "licensed", "xy": (9000, 0)},
+        ]
+    )
+    observed = layer(
+        [
+            {"id": "o1", "name": "蓝鲸网咖", "xy": (150, 0)},
+            {"id": "o2", "name": "星海网咖东湖店", "xy": (5090, 0)},  # score 90: ordinary rule
+            {"id": "o3", "name": "星河网咖东湖店", "xy": (9110, 0)},  # score 90 at 110 m: no
+        ]
+    )
+    default = reconcile(register, observed).set_index("observed_id")
+    assert default.loc[["o1", "o2", "o3"], "status"].tolist() == ["matched", "matched", "unlicensed"]
+    narrow = reconcile(register, observed, options=LeadOptions(name_confirmed_distance_m=140.0))
+    narrow = narrow.set_index("observed_id")
+    assert narrow.loc[["o1", "o2", "o3"], "status"].tolist() == ["unlicensed", "matched", "unlicensed"]
+
+
+def test_company_names_of_the_register_pair_with_the_shop_sign():
+    # the register writes the company name, the map the shop sign; 130 m apart (geocoded)
+    register = layer(
+        [
+            {
+                "id": "nc-1",
+                "name": "西安市天彩网络有限公司",
+                "licence_no": "L1",
+                "status": "licensed",
+                "xy": (0, 0),
+            },
+            {
+                "id": "nc-2",
+                "name": "电竞网咖 (钟楼分店)",
+                "licence_no": "L2",
+                "status": "licensed",
+                "xy": (3000, 0),
+            },
+        ]
+    )
+    observed = layer(
+        [{"id": "o1", "name": "天彩网吧", "xy": (130, 0)}, {"id": "o2", "name": "电竞网咖", "xy": (3000, 40)}]
+    )
+    result = reconcile(register, observed).set_index("observed_id")
+    assert result.loc[["o1", "o2"], "register_id"].tolist() == ["nc-1", "nc-2"]
+    assert result.loc["o1", "score"] == 100.0
+    assert names.normalise_name is normalise_name  # geo.leads re-exports geo.names

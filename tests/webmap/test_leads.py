@@ -106,7 +106,9 @@ def test_csv_export_and_matching_options(inspector, demo_design):
     first = demo_design["pois"]["matched"][0]
     assert by_poi[first["poi_id"]]["比对结果"] == "已匹配"
     assert by_poi[first["poi_id"]]["登记编号"] == first["venue_id"]
-    assert float(by_poi[first["poi_id"]]["距离(米)"]) == pytest.approx(first["offset_m"], abs=0.1)
+    # "距离(米)" or "距离（米）": messages.po holds "Distance (m)" twice until the catalogue is de-duplicated
+    distance = next(key for key in rows[0] if key.startswith("距离"))
+    assert float(by_poi[first["poi_id"]][distance]) == pytest.approx(first["offset_m"], abs=0.1)
     assert by_poi["poi-136"]["比对结果"] == "观测到但无登记（线索）"
     # loosened options: any name within 150 m counts; the lead 125.5 m from the unobserved nc-032 pairs up
     loose = {
@@ -154,6 +156,52 @@ def test_user_text_is_escaped_and_csv_formulas_defused(tmp_path, demo_workspace)
     lead = next(r for r in rows if r["观测编号"] == "poi-1")
     assert lead["来源"] == '\'=HYPERLINK("x")'
     assert lead["观测名称"] == evil
+
+
+def test_same_name_rule_on_by_default_shown_and_switchable(tmp_path, demo_workspace):
+    from pyproj import Geod
+
+    from layers.store import Workspace
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo_workspace.path, path)
+    ws = Workspace.open(path)
+    cafe = ws.read("net_cafes").set_index("id").loc["nc-032"]  # 红蜻蜓网咖, not observed in the demo
+    lon, lat, _ = Geod(ellps="WGS84").fwd(cafe.geometry.x, cafe.geometry.y, 90.0, 150.0)
+    pois = gpd.GeoDataFrame(
+        {
+            "id": ["poi-1"],
+            "name": ["红蜻蜓网吧"],
+            "category": ["网吧"],
+            "source": ["地图"],
+            "address": [None],
+        },
+        geometry=[shapely.Point(lon, lat)],
+        crs="EPSG:4326",
+    )
+    pois["observed_at"] = None
+    ws.write(
+        "pois", pois, user="t", source_name="t", source_sha256="0", crs="wgs84", rows_read=1, rows_rejected=0
+    )
+    app = create_app({"TESTING": True, "WORKSPACE": str(path), "SECRET_KEY": "k", "WTF_CSRF_ENABLED": False})
+    client = _client(app, "inspector")
+
+    def result(query: str) -> tuple[str, str]:
+        row = next(r for r in _csv_rows(client.get("/leads/export.csv" + query)) if r["观测编号"] == "poi-1")
+        return row["比对结果"], row["登记编号"]
+
+    assert result("") == ("已匹配", "nc-032")  # 150 m, same name: the default 200 m rule pairs them
+    for off in ("?confirmed_distance=", "?confirmed_distance=0", "?confirmed_distance=140"):
+        assert result(off) == ("观测到但无登记（线索）", ""), off
+    assert result("?confirmed_distance=abc") == ("已匹配", "nc-032")  # not a number: the default
+    page = client.get("/leads/").get_data(as_text=True)
+    assert (
+        'name="confirmed_distance" type="number" min="0" max="1000" step="5" placeholder="不启用" value="200"'
+        in page
+    )
+    assert "同名规则：名称几乎相同（相似度 95 及以上）且分店不冲突时，在 200 米内也视为匹配。" in page
+    off_page = client.get("/leads/?confirmed_distance=").get_data(as_text=True)
+    assert 'placeholder="不启用" value=""' in off_page and "同名规则未启用" in off_page
 
 
 def browser_test(func):

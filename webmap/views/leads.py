@@ -5,7 +5,8 @@ register entry qualifies), not observed (in the register, not seen) and matched 
 with the evidence side by side: the observed name and the register name, both normalised, the
 name similarity and the distance.  The map draws the three groups and, for each lead, a dashed
 line to its best register candidate.  ``?max_distance=`` (metres) and ``?min_score=`` tune the
-matching; ``/leads/export.csv`` downloads the same rows (UTF-8 with BOM, for Excel).
+matching, ``?confirmed_distance=`` the same-name rule (default 200 m; empty or 0: off);
+``/leads/export.csv`` downloads the same rows (UTF-8 with BOM, for Excel).
 
 Inspectors and admins only: leads name places to raid.
 """
@@ -73,14 +74,28 @@ def _options() -> LeadOptions:
     if score is None or not math.isfinite(score):
         score = defaults.min_score
     low, high = DISTANCE_RANGE_M
-    confirmed = request.args.get("confirmed_distance", type=float)
-    if confirmed is not None and (not math.isfinite(confirmed) or confirmed <= 0):
-        confirmed = None
     return LeadOptions(
         max_distance_m=min(max(distance, low), high),
         min_score=min(max(score, 0.0), 100.0),
-        name_confirmed_distance_m=None if confirmed is None else min(max(confirmed, low), high),
+        name_confirmed_distance_m=_same_name_distance(defaults.name_confirmed_distance_m),
     )
+
+
+def _same_name_distance(default: float | None) -> float | None:
+    """``?confirmed_distance=``: absent or not a number → the default; empty or ≤ 0 → off (None)."""
+    raw = request.args.get("confirmed_distance")
+    if raw is None:
+        return default
+    if not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return default
+    if not math.isfinite(value):
+        return default
+    low, high = DISTANCE_RANGE_M
+    return None if value <= 0 else min(max(value, low), high)
 
 
 def leads_for_workspace(options: LeadOptions) -> tuple[gpd.GeoDataFrame, int]:
