@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 import geopandas as gpd
 from flask import current_app
@@ -20,10 +22,13 @@ from geo.violations import RuleEngine
 from layers.store import Workspace
 from webmap.accounts import current_workspace
 
+T = TypeVar("T")
 _LOCK = threading.Lock()
 _ENGINES: OrderedDict[tuple, RuleEngine] = OrderedDict()
 _VIOLATIONS: OrderedDict[tuple, gpd.GeoDataFrame] = OrderedDict()
 _MAX_CACHED = 8
+_RESULTS: OrderedDict[tuple, object] = OrderedDict()
+_MAX_RESULTS = 24
 
 
 def profile_names() -> list[str]:
@@ -77,8 +82,29 @@ def get_violations(profile_name: str | None = None) -> gpd.GeoDataFrame:
     return found
 
 
+def cached(key: tuple, build: Callable[[], T]) -> T:
+    """``build()`` once per (workspace layer versions, ``key``): for the pages' heavier analyses.
+
+    ``key`` names the analysis and its settings (e.g. ``("coverage", "walk", "any")``); an import
+    or a restore changes the layer versions, so the next request computes afresh.
+    """
+    ws = current_workspace()
+    full = (str(ws.path), tuple(sorted(ws.current_versions().items())), *key)
+    with _LOCK:
+        if full in _RESULTS:
+            _RESULTS.move_to_end(full)
+            return _RESULTS[full]
+    value = build()
+    with _LOCK:
+        _RESULTS[full] = value
+        while len(_RESULTS) > _MAX_RESULTS:
+            _RESULTS.popitem(last=False)
+    return value
+
+
 def clear_cache() -> None:
-    """Forget every cached engine (tests; a profile file edited in place)."""
+    """Forget every cached engine and result (tests; a profile file edited in place)."""
     with _LOCK:
         _ENGINES.clear()
         _VIOLATIONS.clear()
+        _RESULTS.clear()

@@ -37,7 +37,7 @@ from geo.crs import metric_crs
 from layers.errors import CivicmapError
 from layers.schema import FACILITY_TYPES
 from webmap.accounts import audit
-from webmap.analysis import get_engine
+from webmap.analysis import cached, get_engine
 from webmap.assets import map_parts
 from webmap.basemaps import active_basemap, make_map, to_display
 from webmap.i18n import format_distance
@@ -247,15 +247,17 @@ def _render(options: Options, siting=None, siting_form=None, status: int = 200):
     if layers.get("residential") is None or layers.get("cultural_facilities") is None:
         return render_template("coverage/empty.html"), 200
     types = None if options.type == ANY else [options.type]
-    result = compute_coverage(layers, method=options.method, standards=standards, types=types)
+    result = cached(
+        ("coverage", options.method, options.type),  # the shipped standards (load_standards())
+        lambda: compute_coverage(layers, method=options.method, standards=standards, types=types),
+    )
     if options.cutoff not in [c.label for c in result.cutoffs]:
         raise CivicmapError(
             f"cutoff = {options.cutoff!r}; expected one of {[c.label for c in result.cutoffs]}"
         )
     uncovered = result.uncovered(options.type, options.cutoff)
-    access = accessibility(
-        layers, catchment_m=standards.circle_radius_m["urban"][max(standards.cutoff_minutes)]
-    )
+    catchment_m = standards.circle_radius_m["urban"][max(standards.cutoff_minutes)]
+    access = cached(("accessibility", catchment_m), lambda: accessibility(layers, catchment_m=catchment_m))
     facilities = layers["cultural_facilities"]
     subdistricts = layers.get("subdistricts")
     m, _basemap = _build_map(

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-from collections import OrderedDict
 from datetime import UTC, datetime
 
 import folium
@@ -28,7 +26,7 @@ from geo.quota import DISTRICT_ROW, quota_summary_zh, quota_table, relocation_su
 from geo.scenarios import Scenario, ScenarioRunner, attrition, limit_scenarios, sensitivity_chart, sweep
 from layers.errors import CivicmapError
 from webmap.accounts import audit, current_workspace
-from webmap.analysis import default_profile_name, get_engine, get_profile, profile_names
+from webmap.analysis import cached, default_profile_name, get_engine, get_profile, profile_names
 from webmap.assets import map_parts
 from webmap.basemaps import active_basemap, make_map, to_display
 from webmap.labels import profile_title, rule_label
@@ -47,24 +45,6 @@ DEFAULT_LIMITS = (100, 150, 200, 250, 300, 350, 400, 450, 500)
 DENSITY_BREAKS = (1.0, 2.0, 3.0, 4.0)
 DENSITY_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
 TABLE = "quota_scenarios"
-_LOCK = threading.Lock()
-_CACHE: OrderedDict[tuple, object] = OrderedDict()
-_MAX_CACHED = 16
-
-
-def _cached(key: tuple, build):
-    ws = current_workspace()
-    full = (str(ws.path), tuple(sorted(ws.current_versions().items())), *key)
-    with _LOCK:
-        if full in _CACHE:
-            _CACHE.move_to_end(full)
-            return _CACHE[full]
-    value = build()
-    with _LOCK:
-        _CACHE[full] = value
-        while len(_CACHE) > _MAX_CACHED:
-            _CACHE.popitem(last=False)
-    return value
 
 
 def _number(text: str | None, default: float | None, *, integer: bool = False) -> float | None:
@@ -114,7 +94,7 @@ def _analysis(s: dict) -> dict:
 
     key = ("quota", s["profile"], get_profile(s["profile"]).source, s["target"], s["per_residents"], s["cap"],
            s["spacing"])  # fmt: skip
-    return _cached(key, build)
+    return cached(key, build)
 
 
 def _density_colour(value: float) -> str:
@@ -278,7 +258,7 @@ def _runner(profile: str) -> ScenarioRunner:
         engine = get_engine(profile)
         return ScenarioRunner(engine.layers, engine.profile, KIND, base=engine)
 
-    return _cached(("runner", profile, get_profile(profile).source), build)
+    return cached(("runner", profile, get_profile(profile).source), build)
 
 
 def _ensure_table(con) -> None:
@@ -341,7 +321,7 @@ def scenarios():
         profile = default_profile_name()
     limits = request.args.get("limits") or ",".join(str(x) for x in DEFAULT_LIMITS)
     saved = saved_scenarios()
-    baseline = _cached(
+    baseline = cached(
         ("baseline", profile, get_profile(profile).source),
         lambda: _result_summary(_runner(profile).run(Scenario(name="baseline")), profile),
     )
@@ -428,7 +408,7 @@ def _sweep_frame(profile: str, limits_text: str) -> pd.DataFrame:
         abort(400)
     if profile not in profile_names():
         abort(400)
-    return _cached(("sweep", profile, limits), lambda: sweep(_runner(profile), limit_scenarios(limits))[0])
+    return cached(("sweep", profile, limits), lambda: sweep(_runner(profile), limit_scenarios(limits))[0])
 
 
 @bp.get("/sweep.<fmt>")
