@@ -7,7 +7,9 @@ Peers, measured in the same run on the same files:
 
 civicmap's phases are timed apart: ``read`` (layers.readers.read_table), ``validate``
 (layers.validate.validate_table: headers, types, categories, geometry, China bounds, ids) and
-``store`` (Workspace.write: encoding the layer as a zstd GeoParquet blob, then one SQLite
+``store`` (Workspace.write of ``ValidationResult.valid_rows``, as layers.importer does: for the
+CSV a PointRows whose lon/lat go into the blob's GeoArrow point column without any shapely
+point being built; encoding the layer as a zstd GeoParquet blob, then one SQLite
 transaction writing the blob, the version row, the current pointer and the history row, with
 the writers' lock and the WAL commit).  ``store`` does NOT include the GeoPackage feature table
 QGIS draws: that is written on demand by ``civicmap publish`` (Workspace.publish_gpkg), timed
@@ -88,8 +90,8 @@ def bench(label: str, path: Path, plain, crs: str | None, runs: int, tmp: Path) 
         ws = Workspace.open(tmp / f"ws-{label}-{run}", create=True)
         t_store, _ = timed(
             lambda ws=ws, result=result: ws.write(
-                "net_cafes", result.valid, user="bench", source_name=path.name, source_sha256="-", crs=str(crs),
-                rows_read=len(result.valid), rows_rejected=0,
+                "net_cafes", result.valid_rows, user="bench", source_name=path.name, source_sha256="-", crs=str(crs),
+                rows_read=len(result.valid_rows), rows_rejected=0,
             )
         )  # fmt: skip
         rows["read"].append(t_read)

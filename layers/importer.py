@@ -125,8 +125,8 @@ def validate_file(
         kind=kind,
         source=raw.source,
         sha256=file_sha256(path),
-        rows_read=len(result.valid) + len(result.rejected),
-        rows_valid=len(result.valid),
+        rows_read=len(result.valid_rows) + len(result.rejected),
+        rows_valid=len(result.valid_rows),
         problems=problems,
         crs=str(result.crs) if result.crs is not None else None,
         encoding=raw.encoding,
@@ -183,7 +183,7 @@ def import_file(
         progress("store")
     report.version = workspace.write(
         kind,
-        result.valid,
+        result.valid_rows,  # a point layer from coordinate columns stays without shapely points
         user=user,
         source_name=report.source,
         source_sha256=report.sha256,

@@ -186,9 +186,22 @@ def detect_encoding(data: bytes) -> str | None:
 
 def _read_csv(path: Path, source: str) -> RawTable:
     data = path.read_bytes()
+    # Most files are UTF-8: Arrow checks every cell while it reads (all columns are strings, and
+    # separators, quotes and line ends are ASCII), so a clean read proves what a full strict
+    # decode would (one pass over the bytes instead of two).  Any failure takes the careful path.
+    guess = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        return _parse_csv(data, source, guess)
+    except LayerError:
+        pass
     encoding = detect_encoding(data)
     if encoding is None:
         raise LayerError.single(source, "text encoding not recognised; save the file as UTF-8 CSV")
+    return _parse_csv(data, source, encoding)
+
+
+def _parse_csv(data: bytes, source: str, encoding: str) -> RawTable:
+    """The CSV ``data`` decoded as ``encoding``, every cell a string (Arrow validates UTF-8 as it goes)."""
     head = data[:_TEXT_HEAD_BYTES].decode(encoding, errors="ignore").lstrip("\ufeff")
     first_line = head.splitlines()[0] if head.strip() else ""
     if not first_line.strip():

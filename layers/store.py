@@ -61,8 +61,10 @@ from pathlib import Path
 
 import filelock
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
+from geopandas.array import GeometryArray
 
 from layers import gpkg_view, layer_blob
 from layers import schema as sch
@@ -395,7 +397,7 @@ class Workspace:
     def write(
         self,
         kind: str,
-        gdf: gpd.GeoDataFrame,
+        gdf: gpd.GeoDataFrame | layer_blob.PointRows,
         *,
         user: str,
         source_name: str,
@@ -417,7 +419,10 @@ class Workspace:
             A layer kind of :data:`layers.schema.KINDS`.
         gdf
             The layer in EPSG:4326 with a unique, non-missing ``id`` column; stored as
-            given (columns, order, dtypes), without its index.
+            given (columns, order, dtypes), without its index.  A
+            :class:`~layers.layer_blob.PointRows` (a point layer from coordinate columns) is
+            stored from its lon/lat arrays and reads back as the GeoDataFrame of its
+            :meth:`~layers.layer_blob.PointRows.to_geodataframe`.
         user, source_name, source_sha256, crs, rows_read, rows_rejected, note
             For the history: who, which file (name and SHA-256), the CRS the user gave,
             rows read and rejected; ``rows_imported`` is ``len(gdf)``.
@@ -436,8 +441,12 @@ class Workspace:
             When ``gdf`` is not in EPSG:4326.
         """
         sch.get_schema(kind)
-        gdf = tables.checked_frame(kind, gdf)
-        columns = [[str(c), str(t)] for c, t in gdf.dtypes.items()]
+        if isinstance(gdf, layer_blob.PointRows):
+            _check_point_rows(kind, gdf)
+            columns = gdf.columns
+        else:
+            gdf = tables.checked_frame(kind, gdf)
+            columns = [[str(c), str(t)] for c, t in gdf.dtypes.items()]
         started = time.perf_counter()
         blob = layer_blob.encode_layer(gdf)
         encoded = time.perf_counter()
@@ -589,3 +598,21 @@ class Workspace:
                 shown[kind] = current[0]
                 log.info("published %s version %d as a GeoPackage feature table", kind, current[0])
         return shown
+
+
+def _check_point_rows(kind: str, rows: layer_blob.PointRows) -> None:
+    """The checks of a GeoDataFrame written to the store, for rows whose points are not built.
+
+    The attributes go through the same check with an all-missing geometry column (cheap: no
+    GEOS object is made); the coordinates must be finite WGS84 degrees.
+    """
+    missing = GeometryArray(np.full(len(rows), None, dtype=object), crs="EPSG:4326")  # skips a per-row check
+    placeholder = gpd.GeoSeries(missing, name=rows.geometry_name)
+    tables.checked_frame(kind, gpd.GeoDataFrame(rows.attributes, geometry=placeholder))
+    lon, lat = np.asarray(rows.lon, dtype=np.float64), np.asarray(rows.lat, dtype=np.float64)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+    if bad.any():
+        raise WorkspaceError(
+            f"{kind}: {int(bad.sum())} point(s) without finite WGS84 lon/lat, the first at position "
+            f"{int(np.flatnonzero(bad)[0])}"
+        )

@@ -31,6 +31,7 @@ import shapely
 from geo.crs import Datum, geometry_to_wgs84, parse_crs, to_wgs84
 from layers import schema as sch
 from layers.errors import CRSError, LayerError, Problem
+from layers.layer_blob import PointRows
 from layers.readers import RawTable
 
 __all__ = ["CHINA_BBOX", "ValidationResult", "check_parents", "duplicated", "stable_hash", "validate_table"]
@@ -59,8 +60,13 @@ class ValidationResult:
 
     Attributes
     ----------
+    valid_rows
+        The valid rows as stored: a :class:`~layers.layer_blob.PointRows` for a point layer
+        read from coordinate columns (no shapely points built yet), else :attr:`valid` itself.
+        ``len(valid_rows)`` is the number of valid rows.  Pass it to
+        :meth:`layers.store.Workspace.write`.
     valid
-        GeoDataFrame in WGS84 (EPSG:4326): ``id`` (str), every schema field under its canonical
+        (property) GeoDataFrame in WGS84 (EPSG:4326): ``id`` (str), every schema field under its canonical
         name (str, Int64, float64, boolean or datetime64), ``approximate`` (bool, only for kinds
         with a preferred geometry), ``source_row`` (int64), the file's other columns as strings
         under their own headers, ``geometry``.  ``attrs`` holds ``kind`` and ``headers``.
@@ -76,12 +82,19 @@ class ValidationResult:
 
     kind: str
     source: str
-    valid: gpd.GeoDataFrame
+    valid_rows: gpd.GeoDataFrame | PointRows
     problems: list[Problem]
     rejected: pd.DataFrame
     crs: Datum | None
     headers: dict[str, str]
     raw: RawTable = field(repr=False)
+
+    @property
+    def valid(self) -> gpd.GeoDataFrame:
+        """The valid rows as a GeoDataFrame; the shapely points of :class:`PointRows` are built on first use."""
+        if isinstance(self.valid_rows, PointRows):
+            self.valid_rows = self.valid_rows.to_geodataframe()
+        return self.valid_rows
 
     @property
     def rows(self) -> int:
@@ -95,7 +108,7 @@ class ValidationResult:
     def summary(self) -> str:
         """One line for logs and the CLI."""
         text = (
-            f"{self.source} ({self.kind}): {len(self.valid)} valid, {len(self.rejected)} rejected "
+            f"{self.source} ({self.kind}): {len(self.valid_rows)} valid, {len(self.rejected)} rejected "
             f"of {self.rows} row(s), {len(self.problems)} problem(s)"
         )
         if self.crs is not None:
@@ -224,8 +237,12 @@ def validate_table(raw: RawTable, kind: str, *, crs: object = None) -> Validatio
     data["source_row"] = pick(rows)
     for name, pos in extras.items():
         data[name] = pick(_text(frame.iloc[:, pos]).array)
-    valid = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"))
-    valid.attrs.update(kind=kind, headers=headers)
+    if geometry is None:  # points from coordinate columns: no shapely object until someone asks
+        valid: gpd.GeoDataFrame | PointRows = PointRows(pd.DataFrame(data), lon, lat)
+        valid.attributes.attrs.update(kind=kind, headers=headers)
+    else:
+        valid = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"))
+        valid.attrs.update(kind=kind, headers=headers)
 
     good = np.zeros(n, dtype=bool)
     good[keep] = True
@@ -400,6 +417,15 @@ def _numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         numbers = series.to_numpy(dtype="float64", na_value=np.nan)
         return numbers, np.isnan(numbers), np.zeros(len(numbers), dtype=bool)
+    if isinstance(series.dtype, pd.StringDtype):  # the usual CSV column: every cell a plain number?
+        try:  # Arrow refuses surrounding blanks, so success means stripping would change nothing
+            raw = _arrow(series.array)
+            numbers = raw.cast(pa.float64())
+        except pa.ArrowInvalid:
+            pass
+        else:
+            missing = raw.is_null().to_numpy(zero_copy_only=False)
+            return numbers.to_numpy(zero_copy_only=False), missing, np.zeros(len(raw), dtype=bool)
     text = _arrow(_text(series))
     missing = text.is_null().to_numpy(zero_copy_only=False)
     try:
@@ -499,11 +525,17 @@ def duplicated(values: pd.Series) -> np.ndarray:
     present = np.flatnonzero(values.notna().to_numpy())
     hashes = stable_hash(values.array)[present]
     out = np.zeros(len(values), dtype=bool)
-    if pd.Index(hashes).is_unique:  # a hash table of integers: the usual case ends here
+    if _all_different(hashes):  # the usual case ends here
         return out
     suspects = present[pd.Series(hashes).duplicated(keep=False).to_numpy()]
     out[suspects[values.iloc[suspects].duplicated(keep=False).to_numpy()]] = True
     return out
+
+
+def _all_different(hashes: np.ndarray) -> bool:
+    """Whether no value repeats (sorting integers beats pandas' hash table about threefold)."""
+    ordered = np.sort(hashes)
+    return not (ordered[1:] == ordered[:-1]).any()
 
 
 #: two lower-case hex digits of each byte value, as they lie in memory
@@ -537,10 +569,13 @@ def stable_hash(values: object) -> np.ndarray:
     active = np.flatnonzero(lens > 0)
     k = 0
     while len(active):
-        left = lens[active] - 8 * k
-        shift = (np.uint64(8) * np.minimum(left, 8).astype(np.uint64)) % np.uint64(64)
-        keep = np.where(left >= 8, ~np.uint64(0), (np.uint64(1) << shift) - np.uint64(1))
-        h[active] = _mix(h[active] ^ (words[starts[active] + 8 * k] & keep))
+        at: slice | np.ndarray = slice(None) if len(active) == len(lens) else active  # a slice is cheaper
+        left = lens[at] - 8 * k
+        word = words[starts[at] + 8 * k]
+        if left.min() < 8:  # some values end inside this word: keep only their bytes
+            shift = (np.uint64(8) * np.minimum(left, 8).astype(np.uint64)) % np.uint64(64)
+            word &= np.where(left >= 8, ~np.uint64(0), (np.uint64(1) << shift) - np.uint64(1))
+        h[at] = _mix(h[at] ^ word)
         k += 1
         active = active[left > 8]
     return h
@@ -590,6 +625,8 @@ def _content_ids(
     offsets = pa.py_buffer(np.arange(n + 1, dtype=np.int64) * chars.shape[1])
     arrow = pa.Array.from_buffers(pa.large_string(), n, [None, offsets, pa.py_buffer(chars)])
     made = pd.Series(pd.array(arrow, dtype="str"))
+    if _all_different(h):
+        return made.array
     repeat = np.flatnonzero(pd.Series(h).duplicated().to_numpy())
     if len(repeat):
         rank = pd.Series(h[repeat]).groupby(h[repeat]).cumcount().to_numpy() + 2
@@ -616,7 +653,8 @@ def _rejected(raw: RawTable, col: _Collector, good: np.ndarray) -> pd.DataFrame:
     for pos, _, p in sorted(col.by_row, key=lambda t: t[:2]):
         reasons.setdefault(pos, []).append(_reason(p))
     texts = ["; ".join(reasons[p]) if p in reasons else file_reason for p in bad]
-    return _with_reasons(raw.frame.iloc[bad], col.rows[bad], texts)
+    taken = raw.frame.iloc[bad] if len(bad) else raw.frame.iloc[:0]  # taking no row is slow for strings
+    return _with_reasons(taken, col.rows[bad], texts)
 
 
 # ---------------------------------------------------------------- geometry
@@ -771,22 +809,27 @@ class _Geometry:
         mask[invalid] = True
         col.add(mask, self.field, self.geoms, expected)
 
-    def to_wgs84(self, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """(WGS84 geometries, lon, lat of the point or lower-left corner, hex WKB rounded to 1e-6° or None)."""
+    def to_wgs84(
+        self, keep: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(WGS84 geometries, lon, lat of the point or lower-left corner, WKB rounded to 1e-6° or None).
+
+        The geometries are ``None`` for points given as coordinate columns: lon/lat say it all.
+        """
         if not len(keep):
             return np.empty(0, dtype=object), np.empty(0), np.empty(0), None
         every = len(keep) == len(self.lon)
         lon, lat = (self.lon, self.lat) if every else (self.lon[keep], self.lat[keep])
         points = self.is_point if every else self.is_point[keep]
         if self.geoms is None:
-            geometry = shapely.points(lon, lat)
-        elif self.datum is not None and self.datum.name in ("wgs84", "cgcs2000"):
+            return None, lon, lat, None
+        if self.datum is not None and self.datum.name in ("wgs84", "cgcs2000"):
             geometry = self.geoms if every else self.geoms[keep]
         else:
             geometry = np.empty(len(keep), dtype=object)
             geometry[points] = shapely.points(lon[points], lat[points])
             geometry[~points] = geometry_to_wgs84(self.geoms[keep[~points]], self.datum)
-        if self.geoms is not None and len(geometry) and shapely.has_z(geometry).any():
+        if len(geometry) and shapely.has_z(geometry).any():
             geometry = shapely.force_2d(geometry)
         wkb = None
         if not points.all():

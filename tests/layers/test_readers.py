@@ -15,6 +15,7 @@ import shapely
 import shapely.affinity
 from shapely.geometry import Polygon
 
+from layers import readers
 from layers.errors import LayerError
 from layers.readers import detect_encoding, read_table
 
@@ -184,3 +185,29 @@ def test_xlsx_round_trip_and_sheets(xlsx_file) -> None:
     assert read_table(path, layer="Sheet1").rows == 2
     with pytest.raises(LayerError, match="sheet 'x' not found; sheets: Sheet1"):
         read_table(path, layer="x")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "末行网吧,108.95,34.25\n".encode("gb18030"),  # GBK bytes only far past the first block
+        b"bad\xed\xa0\x80,108.95,34.25\n",  # an encoded surrogate: not strict UTF-8
+        b"bad\xff,108.95,34.25\n",
+    ],
+)
+def test_csv_that_is_utf8_until_a_late_row_takes_the_careful_path(tmp_path: Path, tail: bytes) -> None:
+    body = "".join(f"nc{i},108.95,34.25\n" for i in range(20_000)).encode()
+    data = b"name,lon,lat\n" + body + tail  # ASCII, valid UTF-8, until the last row
+    with pytest.raises(LayerError, match=r"(?i)utf-?8"):  # Arrow's own check refuses it...
+        readers._parse_csv(data, "late.csv", "utf-8")
+    path = tmp_path / "late.csv"
+    path.write_bytes(data)
+    raw = read_table(path)  # ...so the encoding is detected as before
+    assert raw.encoding == detect_encoding(data) != "utf-8"
+    assert raw.rows == 20_001
+    assert raw.frame.iloc[-1].tolist() == data.splitlines()[-1].decode(raw.encoding).split(",")
+
+
+def test_utf8_csv_read_in_one_pass_reports_its_encoding(csv_file) -> None:
+    raw = read_table(csv_file("名称,经度,纬度\n甲,108.95,34.25\n", encoding="utf-8-sig"))
+    assert raw.encoding == "utf-8-sig" and list(raw.frame.columns) == ["名称", "经度", "纬度"]

@@ -78,3 +78,21 @@ def test_text_by_hand():
     got = validate._text(pd.Series([" 网吧 ", "", "\u3000", None, "a b"], dtype="str"))
     assert got.tolist()[0] == "网吧" and got.tolist()[4] == "a b"
     assert got.isna().tolist() == [False, True, True, True, False]
+
+
+def test_numbers_of_plain_number_text_skip_stripping_and_agree_with_the_stripping_path():
+    clean = pd.Series(["108.95", None, "-1.5e2", "inf", "7"], dtype="str")
+    padded = pd.Series([" 108.95", None, "-1.5e2 ", "inf", "\u30007"], dtype="str")  # only the slow path
+    fast, slow = validate._numbers(clean), validate._numbers(padded)
+    assert fast[0].tolist()[0] == 108.95 and fast[0].tolist()[2:] == [-150.0, np.inf, 7.0]
+    for got, want in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert fast[1].tolist() == [False, True, False, False, False]
+    assert not fast[2].any()
+
+
+def test_numbers_report_blank_and_bad_cells_after_a_failed_fast_cast():
+    numbers, missing, not_number = validate._numbers(pd.Series(["1", "   ", "x1", None], dtype="str"))
+    assert numbers[0] == 1.0 and np.isnan(numbers[1:]).all()
+    assert missing.tolist() == [False, True, False, True]
+    assert not_number.tolist() == [False, False, True, False]

@@ -245,3 +245,40 @@ def test_check_parents_and_reject(csv_file, check) -> None:
     assert moved.rejected["row"].tolist() == [2]
     assert moved.rejected["reason"].iloc[0] == "学校编号 = 'sch-9': no schools with this id"
     assert moved.problems == problems and len(moved.valid) + len(moved.rejected) == moved.rows
+
+
+def test_coordinate_columns_give_point_rows_whose_geodataframe_is_the_layer(csv_file) -> None:
+    from layers.layer_blob import PointRows
+    from layers.readers import read_table
+    from layers.validate import validate_table
+
+    path = csv_file("名称,经度,纬度\n甲,108.95,34.25\n乙,abc,34.26\n丙,108.9512345,34.2601234\n")
+    result = validate_table(read_table(path), "net_cafes", crs="wgs84")  # (check() asks for .valid)
+    assert isinstance(result.valid_rows, PointRows)
+    assert len(result.valid_rows) == 2 and "2 valid, 1 rejected" in result.summary()
+    assert result.valid_rows.lon.tolist() == [108.95, 108.9512345]
+    valid = result.valid  # built on first use, then kept
+    assert isinstance(valid, gpd.GeoDataFrame) and result.valid is valid
+    assert valid.crs.to_epsg() == 4326 and valid.attrs["kind"] == "net_cafes"
+    assert [(p.x, p.y) for p in valid.geometry] == [(108.95, 34.25), (108.9512345, 34.2601234)]
+    assert valid["source_row"].tolist() == [1, 3]
+
+
+def test_files_with_geometry_give_a_geodataframe_straight_away(tmp_path: Path, check) -> None:
+    path = tmp_path / "t.geojson"
+    gpd.GeoDataFrame({"name": ["甲"]}, geometry=[Point(108.95, 34.25)], crs="EPSG:4326").to_file(path)
+    result = check(path, "net_cafes")
+    assert isinstance(result.valid_rows, gpd.GeoDataFrame) and result.valid is result.valid_rows
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["abcdefgh", "ijklmnop", "网吧网"],  # every value a whole number of words: no masking
+        ["abcdefghijklmnop", "0123456789abcdef0"],  # all still active in the first words
+        ["碑林区网吧一号店", "碑林区网吧二号店", None],  # equal lengths, and a missing value (hashed as "")
+        ["x"],
+    ],
+)
+def test_id_hash_matches_the_reference_whatever_the_length_mix(texts) -> None:
+    assert stable_hash(texts).tolist() == [_reference_hash(t or "") for t in texts]
