@@ -26,6 +26,7 @@ import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -42,7 +43,7 @@ from geo.crs import metric_crs, parse_crs
 from layers.errors import CRSError, LayerError, Problem
 
 __all__ = ["BEYOND_LIMIT", "DESTINATION_OFF_NETWORK", "NO_PATH", "ORIGIN_OFF_NETWORK", "REASONS"]
-__all__ += ["SnapResult", "WalkNetwork", "minimum_walks"]
+__all__ += ["PointGraph", "SnapResult", "WalkNetwork", "minimum_walks"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,14 @@ class SnapResult:
         """The snap as a DataFrame indexed like the input points."""
         names = ("segment", "position_m", "snap_distance_m", "routable")
         return pd.DataFrame({name: getattr(self, name) for name in names}, index=self.index)
+
+
+class PointGraph(NamedTuple):
+    """The network with snapped points as extra nodes (see :meth:`WalkNetwork.graph_with_points`)."""
+
+    graph: sparse.csr_matrix
+    node_xy: np.ndarray
+    point_nodes: list[np.ndarray]
 
 
 def _wgs84_geometries(data: object, what: str) -> tuple[pd.Index, np.ndarray]:
@@ -278,14 +287,42 @@ class WalkNetwork:
         return SnapResult(index, segment, np.where(present, t * self._len[s], np.nan), snap_m, routable, xy,
                           np.where(present[:, None], foot, np.nan), lonlat)  # fmt: skip
 
-    def _augmented(self, snaps: list[SnapResult]) -> tuple[sparse.csr_matrix, np.ndarray, list[np.ndarray]]:
-        """The graph with every routable snapped point as a node splitting its segment.
+    def graph_with_points(self, snaps: list[SnapResult]) -> PointGraph:
+        """The walking graph with every routable snapped point as a node splitting its segment.
 
-        Returns the symmetric CSR graph, the node coordinates and, per SnapResult, the node of
-        each point (-1 when unroutable).  Points at the same position share a node; points at
-        a segment's end use the end node; points on one segment are chained in order of
-        position, which makes same-segment walks direct.
+        For callers that run their own searches on the network (walkable areas, nearest-facility
+        walks): one Dijkstra on :attr:`PointGraph.graph` from a point's node gives network
+        metres to every node and to every other point; add the snap legs
+        (:attr:`SnapResult.snap_distance_m`) for the walk from the point itself.
+
+        Parameters
+        ----------
+        snaps
+            Results of :meth:`snap`, in the order their nodes are wanted.
+
+        Returns
+        -------
+        PointGraph
+            ``graph``: symmetric CSR matrix of edge lengths in metres over ``len(node_xy)``
+            nodes, the network's nodes first (same numbers as :attr:`node_xy`);
+            ``node_xy``: (n, 2) node coordinates in :attr:`crs`; ``point_nodes``: per
+            SnapResult, the node of each point (-1 when unroutable).  Points at the same
+            position share a node; points at a segment's end use the end node; points on one
+            segment are chained in order of position, so walks between them run along it.  A
+            split segment keeps its own edge beside its pieces (distances are unchanged; drop it
+            when listing the graph's edges as pieces of road).
         """
+        graph, xy, nodes = self._augmented(snaps)
+        return PointGraph(graph, xy, nodes)
+
+    def to_lonlat(self, xy: object) -> np.ndarray:
+        """Coordinates in the network's metric :attr:`crs` (array of shape (..., 2)) to WGS84 lon/lat."""
+        xy = np.asarray(xy, dtype=float)
+        lon, lat = self._to_lonlat.transform(xy[..., 0].ravel(), xy[..., 1].ravel())
+        return np.column_stack([lon, lat]).reshape(xy.shape)
+
+    def _augmented(self, snaps: list[SnapResult]) -> tuple[sparse.csr_matrix, np.ndarray, list[np.ndarray]]:
+        """:meth:`graph_with_points` as a plain tuple."""
         seg = np.concatenate([s.segment for s in snaps])
         ok = np.concatenate([s.routable for s in snaps])
         s = seg[ok]

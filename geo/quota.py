@@ -10,8 +10,8 @@ negative = over-supplied); :func:`relocation_suggestions` gives each violating c
 permissible point of its sub-district.
 
 The stock is the venues whose ``status`` is in :data:`STOCK_STATUSES` (licensed).  Unlicensed
-leads are POIs of a net-café category (:data:`NET_CAFE_CATEGORIES`) with no register café
-within :data:`LEAD_MATCH_M` (a simple count; ``geo.leads`` may replace it with its matching).
+leads are the ``unlicensed`` rows of :func:`geo.leads.leads_from_layers` — the reconciliation the
+leads page and the enforcement list use — counted in the sub-district containing the observed point.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.distance import SiteIndex
+from geo.leads import LEAD_COLUMNS, leads_from_layers
 from geo.permissible import PermissibleZones, nearest_permissible, permissible_zones
 from geo.violations import RuleEngine
 from layers.errors import CivicmapError
@@ -32,8 +32,6 @@ from layers.errors import CivicmapError
 log = logging.getLogger(__name__)
 
 STOCK_STATUSES = ("licensed",)
-NET_CAFE_CATEGORIES = ("网吧", "网咖", "电竞馆", "net_cafe", "internet_cafe")
-LEAD_MATCH_M = 100.0
 DISTRICT_ROW = "全区合计"
 #: columns of :func:`quota_table`, in order
 QUOTA_COLUMNS = [
@@ -73,18 +71,19 @@ def violating_ids(engine: RuleEngine, kind: str = "net_cafes") -> set[str]:
 
 
 def unlicensed_leads(engine: RuleEngine, kind: str = "net_cafes") -> gpd.GeoDataFrame:
-    """POIs of a net-café category with no register venue of ``kind`` within :data:`LEAD_MATCH_M`."""
-    pois = engine.layer("pois")
-    if pois.empty or "category" not in pois:
-        return pois.iloc[0:0]
-    cafe_like = pois[pois["category"].astype(str).str.lower().isin([c.lower() for c in NET_CAFE_CATEGORIES])]
-    register = engine.layer(kind)
-    if cafe_like.empty or register.empty:
-        return cafe_like
-    pairs = SiteIndex(register.geometry).pairs_within(cafe_like.geometry, LEAD_MATCH_M)
-    matched = np.zeros(len(cafe_like), bool)
-    matched[pairs["venue_index"].to_numpy()] = True
-    return cafe_like[~matched]
+    """Unlicensed-café leads: the ``unlicensed`` rows of :func:`geo.leads.leads_from_layers`.
+
+    Observed net cafés (``pois``) that match no register entry, by the reconciliation the leads
+    page and the enforcement list use (default :class:`geo.leads.LeadOptions`), so the three
+    count the same leads.  Columns :data:`geo.leads.LEAD_COLUMNS`, the observed point as
+    geometry.  Only net cafés are reconciled: empty for any other ``kind``.
+    """
+    found = leads_from_layers(engine.layers) if kind == "net_cafes" else None
+    if found is None:
+        return gpd.GeoDataFrame(
+            {c: pd.Series(dtype=object) for c in LEAD_COLUMNS}, geometry=[], crs="EPSG:4326"
+        )
+    return found[found["status"] == "unlicensed"].reset_index(drop=True)
 
 
 def _per(count: np.ndarray, population: np.ndarray, unit: float) -> np.ndarray:

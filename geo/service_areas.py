@@ -33,7 +33,7 @@ def _reach_from_sources(
     net: WalkNetwork, sources: SnapResult, extra: list[SnapResult], limit_m: float | None
 ) -> tuple[np.ndarray, sparse.csr_matrix, np.ndarray, list[np.ndarray]]:
     """Distance of every node of the augmented graph from the nearest routable source."""
-    graph, xy, nodes = net._augmented([sources, *extra])
+    graph, xy, nodes = net.graph_with_points([sources, *extra])
     n = graph.shape[0]
     source_nodes = nodes[0]
     ok = source_nodes >= 0
@@ -132,6 +132,5 @@ def service_area_lines(net: WalkNetwork, facilities: object, limit_m: float) -> 
     if not pieces:
         return shapely.MultiLineString([])
     metric = np.asarray(pieces)
-    lon, lat = net._to_lonlat.transform(metric[..., 0].ravel(), metric[..., 1].ravel())
-    parts = shapely.linestrings(np.column_stack([lon, lat]).reshape(-1, 2, 2))
+    parts = shapely.linestrings(net.to_lonlat(metric))
     return shapely.MultiLineString(list(parts))

@@ -7,14 +7,16 @@ Along one segment, the network part is ``d(t) = min(D_u + t, D_v + len − t, c_
 (``D`` from one bounded Dijkstra per school; the last term for a gate snapped onto the segment),
 so the places within the limit ``L`` beside a segment form a "tent": the points at a
 perpendicular offset ``≤ min(L − d(t), max_snap)``, plus a round cap of radius
-``min(L − d(end), max_snap)`` past each end.  The union of the tents over every segment a gate
-reaches is the walkable protected area.  Where the walk cannot be measured the pre-check keeps
-the straight line, and so does the area: schools without gates or without a routable gate,
-places farther than ``max_snap`` from every road, and places beside road pieces no gate reaches.
+``min(L − d(end), max_snap)`` past each end.  Where the walk cannot be measured the pre-check
+keeps the straight line, and so does the area: schools without gates or without a routable
+gate, places farther than ``max_snap`` from every road, and places beside road pieces no gate
+reaches (there a segment's region is its capsule within the straight-line buffer).
 
-The union takes, for each place, the *best* segment rather than the *nearest* one; the two
-differ only where two roads are both within the snap distance and give different walks (the
-benchmark and the tests measure how often: well under 1 % of random points in the demo).
+A place belongs to the region of its *nearest* segment only, as the pre-check snaps it: each
+segment's region is cut to its cell of the segments' Voronoi diagram (:func:`nearest_road_only`).
+Two segments meeting at a node split the plane along their angle bisector (one half-plane each,
+:mod:`geo.nearest_segment`); any other pair along lines and parabolas (drawn within 0.1 mm).  The protected area is the union of the
+cut regions: zone and pre-check agree everywhere but within millimetres of an edge.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pyproj import CRS, Transformer
 from scipy.sparse import csgraph
 from shapely.geometry.base import BaseGeometry
 
+from geo.nearest_segment import nearest_road_only
 from geo.rules import Rule
 
 #: tolerance of the round parts drawn at the snap distance (tents' end caps, road capsules): coarser
@@ -90,13 +93,14 @@ def segment_tent(
     for t_g, c in gates:
         d = np.minimum(d, c + np.abs(t - t_g))
     w = np.clip(np.minimum(limit_m - d, cap_m), 0.0, None)
-    pieces: list[BaseGeometry] = []
-    for i in range(len(t) - 1):
-        if max(w[i], w[i + 1]) <= 0 or t[i + 1] - t[i] <= 0:
-            continue
-        quad = [a + t[i] * e - w[i] * n, a + t[i + 1] * e - w[i + 1] * n,
-                a + t[i + 1] * e + w[i + 1] * n, a + t[i] * e + w[i] * n]  # fmt: skip
-        pieces.append(shapely.Polygon(quad).buffer(0))
+    k = np.flatnonzero((np.maximum(w[:-1], w[1:]) > 0) & (np.diff(t) > 0))
+    t0, t1, w0, w1 = t[k, None], t[k + 1, None], w[k, None], w[k + 1, None]
+    quads = np.stack(
+        [a + t0 * e - w0 * n, a + t1 * e - w1 * n, a + t1 * e + w1 * n, a + t0 * e + w0 * n], axis=1
+    )
+    pieces: list[BaseGeometry] = (
+        list(shapely.polygons(quads)) if len(k) else []
+    )  # width 0 at one end: a triangle
     for end, sign, dist in ((a, -1.0, d[0]), (b, 1.0, d[-1])):
         r = min(limit_m - dist, cap_m)
         if r > 0:
@@ -108,8 +112,13 @@ def segment_tent(
     return pieces
 
 
-def walking_protected_area(engine, rule: Rule, crs: CRS) -> BaseGeometry:
-    """Protected area of a walking ``distance`` rule, in the metric frame ``crs``."""
+def walking_protected_area(engine, rule: Rule, crs: CRS, *, nearest_road: bool = True) -> BaseGeometry:
+    """Protected area of a walking ``distance`` rule, in the metric frame ``crs`` (see the module docstring).
+
+    ``nearest_road=False`` skips :func:`nearest_road_only` and takes each place's *best* road
+    within the snap distance: a superset, faster, that may disagree with the pre-check (kept
+    for the benchmark, which measures what the exact answer costs).
+    """
     net = engine.network
     sites, _index = engine.protected(rule)
     limit, cap = rule.limit_m, net.max_snap_m
@@ -126,12 +135,13 @@ def walking_protected_area(engine, rule: Rule, crs: CRS) -> BaseGeometry:
     gates = engine.layer("school_gates")
     gates = gates[gates["school_id"].isin(sites["id"])].reset_index(drop=True)
     snap = net.snap(gates.geometry) if len(gates) else None
-    graph, _xy, (gate_nodes,) = net._augmented([snap]) if snap is not None else (None, None, (None,))
+    graph, gate_nodes = None, None
+    if snap is not None:
+        graph, _xy, (gate_nodes,) = net.graph_with_points([snap])
     routable = snap.routable if snap is not None else np.zeros(0, bool)
     n_nodes = len(net.node_xy)
     seg_u, seg_v = net.segments["u"].to_numpy(), net.segments["v"].to_numpy()
-    pieces_xy = np.stack([net.node_xy[seg_u], net.node_xy[seg_v]], axis=1)
-    segment_lines = shapely.linestrings(pieces_xy)
+    segment_lines = shapely.linestrings(np.stack([net.node_xy[seg_u], net.node_xy[seg_v]], axis=1))
     tree = shapely.STRtree(segment_lines)
     capsule_cache: dict[int, BaseGeometry] = {}
 
@@ -158,7 +168,6 @@ def walking_protected_area(engine, rule: Rule, crs: CRS) -> BaseGeometry:
         snap_legs = snap.snap_distance_m[gate_rows[mine_routable]]
         best = np.min(dist[mine_routable][:, :n_nodes] + snap_legs[:, None], axis=0)
         gate_parts = set(part[gate_nodes[gate_rows[mine_routable]]])
-        seg_part = part[seg_u]
         own_gates: dict[int, list[tuple[float, float]]] = {}
         for k in mine_routable:
             g = gate_rows[k]
@@ -167,13 +176,18 @@ def walking_protected_area(engine, rule: Rule, crs: CRS) -> BaseGeometry:
             )
         near = np.sort(tree.query(prefilter[s_pos], predicate="dwithin", distance=cap))
         capsules = capsules_of(near)
-        school_pieces: list[BaseGeometry] = [shapely.difference(straight[s_pos], shapely.union_all(capsules))]
+        regions = []  # per near segment: the places it protects when it is their nearest road
         for s, capsule in zip(near, capsules, strict=True):
-            if seg_part[s] not in gate_parts:  # no gate reaches this road: the straight line stays
-                school_pieces.append(shapely.intersection(capsule, straight[s_pos]))
+            if part[seg_u[s]] not in gate_parts:  # no gate reaches this road: the straight line stays
+                regions.append(shapely.intersection(capsule, straight[s_pos]))
                 continue
-            school_pieces += segment_tent(net.node_xy[seg_u[s]], net.node_xy[seg_v[s]], best[seg_u[s]],
-                                          best[seg_v[s]], own_gates.get(int(s), []), limit, cap)  # fmt: skip
-        area = shapely.union_all([p for p in school_pieces if p is not None and not p.is_empty])
+            tent = segment_tent(net.node_xy[seg_u[s]], net.node_xy[seg_v[s]], best[seg_u[s]], best[seg_v[s]],
+                                own_gates.get(int(s), []), limit, cap)  # fmt: skip
+            regions.append(shapely.union_all(tent) if tent else shapely.Polygon())
+        regions = np.array(regions, dtype=object)
+        if nearest_road:
+            regions = nearest_road_only(segment_lines[near], regions, capsules, cap)
+        beyond_roads = shapely.difference(straight[s_pos], shapely.union_all(capsules))
+        area = shapely.union_all([beyond_roads, *[r for r in regions if not r.is_empty]])
         out.append(shapely.intersection(area, prefilter[s_pos]))
     return _to_frame(shapely.union_all(out), net.crs, crs)

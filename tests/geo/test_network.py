@@ -346,3 +346,41 @@ def test_matches_networkx_on_a_random_noded_grid(
         seen["measured" if pd.isna(row.reason) else row.reason] += 1
     assert seen["measured"] > 0 and seen["no_path"] > 0  # the grid exercises every outcome
     assert (seen["beyond_limit"] > 0) == (limit_m is not None)
+
+
+# ------------------------------------------------------------------ public graph for own searches
+def test_graph_with_points_splits_segments_at_the_feet() -> None:
+    """South street's piece (110,0)→(300,0) split at x = 130 and x = 250; walks worked by hand."""
+    from scipy.sparse import csgraph
+
+    net = WalkNetwork.from_roads(block())
+    first = net.snap(points((130, 7), (250, -4), (250, 4), (150, -60)))  # two at one foot; one 60 m off
+    second = net.snap(points((110, 20), (0, -3)))  # feet on nodes: (110,0) (no bridge), the corner (0,0)
+    graph, node_xy, (nodes_a, nodes_b) = net.graph_with_points([first, second])
+    n = len(net.node_xy)
+    assert graph.shape == (n + 2, n + 2) and len(node_xy) == n + 2
+    np.testing.assert_array_equal(node_xy[:n], net.node_xy)
+    assert nodes_a[0] >= n and nodes_a[1] == nodes_a[2] >= n and nodes_a[3] == -1
+    node_at = {xy: int(np.argmin(np.hypot(*(net.node_xy - net.snap(points(xy)).point_xy[0]).T)))
+               for xy in ((0, 0), (110, 0))}  # fmt: skip
+    assert nodes_b.tolist() == [node_at[(110, 0)], node_at[(0, 0)]]  # a foot on a segment's end: that node
+    dist = csgraph.dijkstra(graph, indices=nodes_a[0])
+    assert dist[nodes_a[1]] == pytest.approx(120, abs=MM)  # along the street, 130 → 250
+    assert dist[node_at[(0, 0)]] == pytest.approx(130, abs=MM)  # west along the south street
+    assert dist[node_at[(110, 0)]] == pytest.approx(20, abs=MM)
+    east = int(np.argmin(np.hypot(*(net.node_xy - net.snap(points((300, 0))).point_xy[0]).T)))
+    assert graph[node_at[(110, 0)], east] == pytest.approx(190, abs=MM)  # the split piece keeps its edge
+    assert graph[node_at[(110, 0)], nodes_a[0]] == pytest.approx(20, abs=MM)
+    # the feet in the graph's coordinates are the snapped feet
+    np.testing.assert_allclose(node_xy[nodes_a[0]], first.foot_xy[0], atol=1e-9)
+
+
+def test_to_lonlat_inverts_the_snap_projection() -> None:
+    net = WalkNetwork.from_roads(block())
+    snap = net.snap(points((130, 7), (-3, -4)))
+    np.testing.assert_allclose(net.to_lonlat(snap.point_xy), snap.lonlat, atol=1e-10)
+    stacked = np.stack([snap.point_xy, snap.foot_xy])  # any leading shape
+    back = net.to_lonlat(stacked)
+    assert back.shape == (2, 2, 2)
+    feet = np.column_stack(TO_LOCAL.transform(back[1, :, 0], back[1, :, 1]))
+    np.testing.assert_allclose(feet, [[130, 0], [0, 0]], atol=MM)

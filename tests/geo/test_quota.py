@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from geo.leads import leads_from_layers
 from geo.precheck import check_site
 from geo.quota import (
     DISTRICT_ROW,
@@ -91,7 +92,22 @@ def test_stock_counts_on_the_hand_built_district(hand_engine):
     assert a["terminals_per_1k"] == pytest.approx(8.0) and b["terminals_per_1k"] == pytest.approx(17.0)
     assert a["chain_share"] == 0 and b["chain_share"] == pytest.approx(0.5)
     assert a["game_venues_per_10k"] == pytest.approx(1 / 3)
-    assert list(unlicensed_leads(hand_engine)["id"]) == ["p2"]
+    # p1 "网吧c5" 5 m from café c5 "网吧c5" is matched; p3 is a training room, not a net café
+    assert list(unlicensed_leads(hand_engine)["observed_id"]) == ["p2"]
+    assert unlicensed_leads(hand_engine, "game_venues").empty  # only net cafés are reconciled
+
+
+def test_stock_table_counts_the_leads_of_the_reconciliation(demo_engine, demo_layers, demo_design):
+    """The quota table, the leads page and the enforcement list count one set of leads."""
+    found = leads_from_layers(demo_layers)
+    expected = set(found.loc[found["status"] == "unlicensed", "observed_id"])
+    leads = unlicensed_leads(demo_engine)
+    assert set(leads["observed_id"]) == expected
+    assert expected <= set(demo_design["pois"]["leads"])  # every lead is one the demo planted
+    assert len(expected) >= 0.75 * len(demo_design["pois"]["leads"])
+    table = quota_table(demo_engine, cap=60)
+    assert table.iloc[-1]["unlicensed_leads"] == len(expected)
+    assert table.iloc[:-1]["unlicensed_leads"].sum() == len(expected)
 
 
 def test_quota_table_by_ratio_and_by_cap(hand_engine):
