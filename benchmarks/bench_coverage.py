@@ -65,7 +65,7 @@ def part_coverage(layers, n_pairs: int, seed: int) -> None:
     facilities = layers["cultural_facilities"].reset_index(drop=True)
     fs = net.snap(unit_points(facilities).reset_index(drop=True))
     us = net.snap(result.units.geometry.reset_index(drop=True))
-    graph, _, (fnode, unode) = net._augmented([fs, us])
+    graph, _, (fnode, unode) = net.graph_with_points([fs, us])
     coo = graph.tocoo()
     g = nx.Graph()
     g.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True))
