@@ -10,17 +10,16 @@ falls outside the polygon) is within reach of a facility.  Reach is measured
 
 Each unit gets its distance to the nearest facility of every type; a *cutoff* turns that into
 covered / not covered with a threshold that depends on the unit's setting (urban or rural
-sub-district) and, for the ``standard`` cutoff, on the type.  "any" is covered by at least
+sub-district) and, for the ``standard`` cutoff, on the type and the facility's level (a
+large library reaches farther than a small one; :mod:`geo.coverage_standards`).  "any" is covered by at least
 one type that ``counts_for_any``.  Service standards come from ``coverage_standards.toml``
-(:func:`load_standards`), overridable by a deployment's own file.
+(:func:`geo.coverage_standards.load_standards`, re-exported here), overridable by a deployment's own file.
 """
 
 from __future__ import annotations
 
 import logging
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -28,129 +27,22 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
+from geo.coverage_standards import DEFAULT_STANDARDS, CoverageStandards, Cutoff, LevelStandard, load_standards
 from geo.crs import metric_crs
 from layers.errors import CivicmapError, LayerError
 from layers.schema import FACILITY_TYPES
 
 __all__ = ["ANY", "DISTRICT_TOTAL", "CoverageResult", "CoverageStandards", "Cutoff", "compute_coverage"]
 __all__ += ["free_for_minors_violations", "load_standards", "subdistricts_without_centre", "unit_points"]
-__all__ += ["assign_subdistricts"]
+__all__ += ["DEFAULT_STANDARDS", "LevelStandard", "assign_subdistricts"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STANDARDS = Path(__file__).with_name("coverage_standards.toml")
 ANY = "any"  #: the pseudo-type "any cultural facility"
 DISTRICT_TOTAL = "(district)"  #: the ``subdistrict`` of the district-wide row of a table
 METHODS = ("straight", "walk")
 #: snap cap of the walking network for unit centres and facilities, metres
 WALK_SNAP_M = 150.0
-
-
-@dataclass(frozen=True)
-class Cutoff:
-    """One reach threshold: ``minutes`` (an N-minute circle), ``radius_m`` (one distance for
-    all) or neither (each type's own standard)."""
-
-    label: str
-    minutes: float | None = None
-    radius_m: float | None = None
-
-
-@dataclass(frozen=True)
-class CoverageStandards:
-    """Service standards; see ``coverage_standards.toml`` for meanings and sources."""
-
-    speed_m_per_min: float
-    cutoff_minutes: tuple[float, ...]
-    circle_radius_m: dict[str, dict[float, float]]
-    radius_m: dict[str, dict[str, float]]
-    walk_minutes: dict[str, dict[str, float]]
-    any_types: tuple[str, ...]
-    must_be_free: tuple[str, ...]
-    grassroots_centre: tuple[str, ...]
-    sources: dict[str, str] = field(default_factory=dict)
-
-    def cutoffs(self, *, radius_m: float | None = None) -> list[Cutoff]:
-        """The cutoffs of one run: ``radius_m`` alone, else the N-minute circles and ``standard``."""
-        if radius_m is not None:
-            if not radius_m > 0:
-                raise CivicmapError(f"radius = {radius_m!r}: a distance > 0 in metres expected")
-            return [Cutoff(f"{radius_m:g} m", radius_m=float(radius_m))]
-        return [Cutoff(f"{m:g} min", minutes=m) for m in self.cutoff_minutes] + [Cutoff("standard")]
-
-    def threshold_m(self, cutoff: Cutoff, type_name: str, urban: np.ndarray, method: str) -> np.ndarray:
-        """Reach of ``type_name`` under ``cutoff`` for units with the given urban flags, metres."""
-        if cutoff.radius_m is not None:
-            return np.full(len(urban), cutoff.radius_m)
-        if cutoff.minutes is not None:
-            if method == "walk":
-                return np.full(len(urban), cutoff.minutes * self.speed_m_per_min)
-            urban_m, rural_m = (self.circle_radius_m[s][cutoff.minutes] for s in ("urban", "rural"))
-        elif method == "walk":
-            urban_m, rural_m = (
-                self.walk_minutes[type_name][s] * self.speed_m_per_min for s in ("urban", "rural")
-            )
-        else:
-            urban_m, rural_m = self.radius_m[type_name]["urban"], self.radius_m[type_name]["rural"]
-        return np.where(urban, urban_m, rural_m)
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = (
-            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-        )
-    return out
-
-
-def load_standards(path: str | Path | None = None) -> CoverageStandards:
-    """The shipped service standards, with the values of ``path`` (a TOML file) on top.
-
-    Raises
-    ------
-    CivicmapError
-        ``path`` unreadable, or a value of the wrong kind (the key is named).
-    """
-    data = tomllib.loads(DEFAULT_STANDARDS.read_text(encoding="utf-8"))
-    if path is not None:
-        try:
-            data = _merge(data, tomllib.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise CivicmapError(f"{path}: cannot read coverage standards ({exc})") from exc
-    where = str(path or DEFAULT_STANDARDS)
-    try:
-        types = data["types"]
-        unknown = sorted(set(types) - set(FACILITY_TYPES))
-        if unknown:
-            raise CivicmapError(
-                f"{where}: types {unknown} unknown; expected some of {sorted(FACILITY_TYPES)}"
-            )
-        minutes = tuple(float(m) for m in data["cutoffs"]["minutes"])
-        circles = {
-            s: {float(k): float(v) for k, v in data["circle"][s].items() if k != "source"}
-            for s in ("urban", "rural")
-        }
-        missing = [f"circle.{s}.{m:g}" for s in circles for m in minutes if m not in circles[s]]
-        if missing:
-            raise CivicmapError(f"{where}: {missing} missing; every cutoff minute needs a circle radius")
-        sources = {name: str(t.get("source", "")) for name, t in types.items()}
-        sources.update({k: str(data[k].get("source", "")) for k in ("walking", "cutoffs")})
-        return CoverageStandards(
-            speed_m_per_min=float(data["walking"]["speed_m_per_min"]),
-            cutoff_minutes=minutes,
-            circle_radius_m=circles,
-            radius_m={n: {s: float(t["radius_m"][s]) for s in ("urban", "rural")} for n, t in types.items()},
-            walk_minutes={
-                n: {s: float(t["walk_minutes"][s]) for s in ("urban", "rural")} for n, t in types.items()
-            },
-            any_types=tuple(n for n, t in types.items() if t.get("counts_for_any", False)),
-            must_be_free=tuple(data["compliance"]["must_be_free"]),
-            grassroots_centre=tuple(data["compliance"]["grassroots_centre"]),
-            sources=sources,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CivicmapError(f"{where}: coverage standards incomplete or malformed ({exc!r})") from exc
 
 
 def unit_points(frame: gpd.GeoDataFrame) -> gpd.GeoSeries:
@@ -213,6 +105,12 @@ class CoverageResult:
         (inf: no facility reachable; NaN: unit off the walking network).
     covered : dict
         ``(type, cutoff label)`` → bool array aligned with ``units``.
+    facilities : geopandas.GeoDataFrame or None
+        One row per facility of the evaluated types (and the "any" types), WGS84 centre points:
+        ``id, name, type, facility_level`` (as recorded), ``level`` (the standard's level it
+        matched, empty: the type's default), ``urban`` (its own setting) and ``reach_m``, the
+        radius it used under the ``standard`` cutoff in its own setting (units of the other
+        setting use that setting's value; the minute and one-radius cutoffs ignore levels).
     """
 
     method: str
@@ -220,6 +118,7 @@ class CoverageResult:
     types: list[str]
     units: gpd.GeoDataFrame
     covered: dict[tuple[str, str], np.ndarray]
+    facilities: gpd.GeoDataFrame | None = None
 
     def _cutoff(self, label: str | None) -> str:
         labels = [c.label for c in self.cutoffs]
@@ -357,31 +256,52 @@ def compute_coverage(
     )
     fac_points = unit_points(facilities)
     fac_type = facilities["type"].astype(str).to_numpy()
-    nearest: dict[str, np.ndarray] = {}
+    raw_level = facilities["facility_level"] if "facility_level" in facilities.columns else None
+    fac_level = np.array(
+        [
+            standards.level_of(t, None if raw_level is None else raw_level.iloc[i]) or ""
+            for i, t in enumerate(fac_type)
+        ],
+        dtype=object,
+    )
+    wanted = sorted(set(types) | set(standards.any_types))
+    # nearest distance per (type, level): "" is the type's default standard
+    by_level: dict[tuple[str, str], np.ndarray] = {}
     if method == "walk":
         net = network or WalkNetwork.from_roads(layers["roads"], max_snap_m=max_snap_m)
         snapped_units = net.snap(centres.reset_index(drop=True))
         units["routable"] = snapped_units.routable
-        for t in sorted(set(types) | set(standards.any_types)):
-            pts = fac_points[fac_type == t].reset_index(drop=True)
-            nearest[t] = (
-                nearest_walk_m(net, pts, snapped_units)[0]
-                if len(pts)
-                else np.where(snapped_units.routable, np.inf, np.nan)
-            )
+        for t in wanted:
+            for level in sorted(set(fac_level[fac_type == t])):
+                pts = fac_points[(fac_type == t) & (fac_level == level)].reset_index(drop=True)
+                by_level[(t, level)] = nearest_walk_m(net, pts, snapped_units)[0]
+        unreached = np.where(snapped_units.routable, np.inf, np.nan)
     else:
         units["routable"] = True
         crs = metric_crs(pd.concat([centres, fac_points]).values)
         unit_xy = shapely.get_coordinates(centres.to_crs(crs).values)
         fac_xy = shapely.get_coordinates(fac_points.to_crs(crs).values)
-        for t in sorted(set(types) | set(standards.any_types)):
-            nearest[t] = _straight_nearest_m(fac_xy[fac_type == t], unit_xy)
+        for t in wanted:
+            for level in sorted(set(fac_level[fac_type == t])):
+                by_level[(t, level)] = _straight_nearest_m(
+                    fac_xy[(fac_type == t) & (fac_level == level)], unit_xy
+                )
+        unreached = np.full(len(units), np.inf)
     cutoffs = standards.cutoffs(radius_m=radius_m)
+    nearest: dict[str, np.ndarray] = {}
     covered: dict[tuple[str, str], np.ndarray] = {}
-    for t in nearest:
-        for c in cutoffs:
-            with np.errstate(invalid="ignore"):
-                covered[(t, c.label)] = nearest[t] <= standards.threshold_m(c, t, urban, method)
+    for t in wanted:
+        parts = {level: d for (tt, level), d in by_level.items() if tt == t}
+        with np.errstate(invalid="ignore"):
+            nearest[t] = np.fmin.reduce(list(parts.values())) if parts else unreached.copy()
+            for c in cutoffs:
+                covered[(t, c.label)] = np.logical_or.reduce(
+                    [
+                        d <= standards.threshold_m(c, t, urban, method, facility_level=level or None)
+                        for level, d in parts.items()
+                    ]
+                    or [np.zeros(len(units), bool)]
+                )
     any_types = [t for t in standards.any_types if t in nearest]
     for c in cutoffs:
         covered[(ANY, c.label)] = np.logical_or.reduce(
@@ -394,7 +314,37 @@ def compute_coverage(
     evaluated = [*types, ANY]
     covered = {k: v for k, v in covered.items() if k[0] in evaluated}
     logger.info("coverage (%s): %d units, %d types, %d cutoffs", method, len(units), len(types), len(cutoffs))
-    return CoverageResult(method, cutoffs, evaluated, units, covered)
+    reach = _facility_reach(facilities, fac_points, fac_type, fac_level, subdistricts, standards, method)
+    keep = np.isin(fac_type, wanted)
+    return CoverageResult(method, cutoffs, evaluated, units, covered, reach[keep].reset_index(drop=True))
+
+
+def _facility_reach(facilities, fac_points, fac_type, fac_level, subdistricts, standards, method):
+    """One row per facility: its level and its reach under the ``standard`` cutoff, metres."""
+    fac_urban = _urban_flags(assign_subdistricts(facilities, subdistricts), subdistricts)
+    standard = Cutoff("standard")
+    reach_m = [
+        float(standards.threshold_m(standard, t, fac_urban[i : i + 1], method, facility_level=lv or None)[0])
+        for i, (t, lv) in enumerate(zip(fac_type, fac_level, strict=True))
+    ]
+    raw = (
+        facilities["facility_level"]
+        if "facility_level" in facilities.columns
+        else pd.Series(pd.NA, index=facilities.index)
+    )
+    return gpd.GeoDataFrame(
+        {
+            "id": facilities["id"].astype(str).to_numpy(),
+            "name": facilities.get("name", facilities["id"]).astype(str).to_numpy(),
+            "type": fac_type,
+            "facility_level": raw.astype("string").to_numpy(),
+            "level": fac_level.astype(str),
+            "urban": fac_urban,
+            "reach_m": np.array(reach_m, dtype=float),
+        },
+        geometry=fac_points.to_numpy(),
+        crs="EPSG:4326",
+    )
 
 
 def free_for_minors_violations(

@@ -53,18 +53,23 @@ def residential(*units: tuple[str, float, float, int, str]) -> gpd.GeoDataFrame:
     )
 
 
-def facilities(*rows: tuple[str, str, float, float]) -> gpd.GeoDataFrame:
-    """(id, type, x_m, y_m) points, free for minors, capacity 10."""
+def facilities(*rows: tuple) -> gpd.GeoDataFrame:
+    """(id, type, x_m, y_m[, facility_level]) points, free for minors, capacity 10.
+
+    The ``facility_level`` column is added only when some row gives a level (``None``: missing).
+    """
+    with_level = any(len(r) > 4 for r in rows)
     return frame(
         [
             {
-                "id": i,
-                "name": f"facility {i}",
-                "type": t,
+                "id": r[0],
+                "name": f"facility {r[0]}",
+                "type": r[1],
                 "free_for_minors": True,
                 "capacity": 10,
-                "geometry": point(x, y),
+                **({"facility_level": r[4] if len(r) > 4 else None} if with_level else {}),
+                "geometry": point(r[2], r[3]),
             }
-            for i, t, x, y in rows
+            for r in rows
         ]
     )

@@ -245,3 +245,103 @@ def test_demo_walking_no_service_point_in_baisha(demo_layers, demo_design):
         >= straight.units["nearest_m:service_point"].to_numpy() - 0.01
     )
     assert both[np.isfinite(walk_r.units["nearest_m:service_point"].to_numpy())].all()
+
+
+# ------------------------------------------------------------------ levels (libraries, 建标108-2008)
+def _one_district(x0: float, x1: float):
+    return frame(
+        [{"id": "sd-1", "name": "A", "population": 0, "urban": True, "geometry": rect(x0, -500, x1, 500)}]
+    )
+
+
+def test_library_levels_straight_line_by_hand():
+    # every point on y = 0, a geodesic of the aeqd frame: distances are differences of x
+    libs = facilities(
+        ("big", "library", 0, 0, "大型"),  # 9,000 m
+        ("mid", "library", 20000, 0, " Medium "),  # 6,500 m (name, case and blanks ignored)
+        ("dist", "library", 40000, 0, "区级"),  # not a level of the standard: default 2,500 m
+        ("none", "library", 60000, 0, None),  # missing: default 2,500 m
+    )
+    units = residential(
+        ("a", -8000, 0, 1, "A"),  # 8,000 from big: in
+        ("b", -9500, 0, 2, "A"),  # 9,500 from big: out
+        ("c", 26000, 0, 4, "A"),  # 6,000 from mid: in
+        ("d", 27000, 0, 8, "A"),  # 7,000 from mid, 13,000 from dist: out
+        ("e", 42000, 0, 16, "A"),  # 2,000 from dist: in
+        ("f", 43000, 0, 32, "A"),  # 3,000 from dist: out (would be in at 6,500 or 9,000)
+        ("g", 62400, 0, 64, "A"),  # 2,400 from none: in
+        ("h", 57000, 0, 128, "A"),  # 3,000 from none: out
+    )
+    layers = {"residential": units, "cultural_facilities": libs, "subdistricts": _one_district(-10000, 64000)}
+    result = compute_coverage(layers)
+    assert _shares(result, "library", "standard")["A"] == (1 + 4 + 16 + 64, 255)
+    assert _shares(result, ANY, "standard")["A"] == (85, 255)
+    # the minute circles ignore levels: 15 min = 1,000 m urban reaches nobody
+    assert _shares(result, "library", "15 min")["A"] == (0, 255)
+    assert sorted(result.uncovered("library", "standard")["id"]) == ["b", "d", "f", "h"]
+    reach = result.facilities.set_index("id")
+    assert reach["reach_m"].to_dict() == {"big": 9000.0, "mid": 6500.0, "dist": 2500.0, "none": 2500.0}
+    assert reach["level"].to_dict() == {"big": "large", "mid": "medium", "dist": "", "none": ""}
+    assert reach.loc["dist", "facility_level"] == "区级"
+
+
+def test_library_levels_walking_by_hand():
+    # a road along y = 0 (vertices every km, so it follows the geodesic); facilities 10 m north,
+    # units 20 m south: a walk is 10 + |dx| + 20
+    roads = frame(
+        [{"id": "r", "walkable": True, "geometry": line(*[(x, 0) for x in range(-1000, 25000, 1000)])}]
+    )
+    libs = facilities(
+        ("big", "library", 0, 10, "large"),  # 9,000 m along the network
+        ("dist", "library", 12000, 10, "区级"),  # default: 15 min x 75 m/min = 1,125 m
+        ("small", "library", 20000, 10, "小型"),  # small level: walking minutes as the default
+    )
+    units = residential(
+        ("p", 8000, -20, 1, "A"),  # big 8,030: in
+        ("q", 9500, -20, 2, "A"),  # big 9,530, dist 2,530: out
+        ("r", 11000, -20, 4, "A"),  # dist 1,030: in
+        ("s", 21000, -20, 8, "A"),  # small 1,030: in
+        ("w", 21800, -20, 16, "A"),  # small 1,830: out (inside its 2,500 m straight radius)
+    )
+    layers = {
+        "residential": units,
+        "cultural_facilities": libs,
+        "subdistricts": _one_district(-2000, 26000),
+        "roads": roads,
+    }
+    result = compute_coverage(layers, method="walk")
+    dist = dict(zip(result.units["id"], result.units["nearest_m:library"], strict=True))
+    assert dist["q"] == pytest.approx(2530.0, abs=0.5) and dist["w"] == pytest.approx(1830.0, abs=0.5)
+    assert _shares(result, "library", "standard")["A"] == (1 + 4 + 8, 31)
+    assert _shares(result, "library", "15 min")["A"] == (4 + 8, 31)
+    reach = result.facilities.set_index("id")["reach_m"].to_dict()
+    assert reach == {"big": 9000.0, "dist": 1125.0, "small": 1125.0}
+
+
+def test_level_overrides_and_thresholds(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        "[types.library.levels.medium]\nradius_m = 3000.0\n"
+        '[types.cultural_centre.levels.provincial]\naliases = ["省级"]\n'
+        "radius_m = { urban = 4000.0, rural = 5000.0 }\nwalk_minutes = { urban = 30.0, rural = 40.0 }\n",
+        encoding="utf-8",
+    )
+    standards = load_standards(path)
+    standard = standards.cutoffs()[-1]
+    urban = np.array([True, False])
+    assert standards.level_of("library", "中型") == "medium"  # shipped alias kept by the override
+    assert standards.threshold_m(standard, "library", urban, "straight", facility_level="中型").tolist() == [
+        3000.0,
+        3000.0,
+    ]
+    centre = standards.threshold_m(standard, "cultural_centre", urban, "walk", facility_level="省级")
+    assert centre.tolist() == [30 * 75.0, 40 * 75.0]
+    assert standards.threshold_m(standard, "cultural_centre", urban, "straight").tolist() == [1000.0, 1500.0]
+    # levels never change the minute circles; a level of another type is not matched
+    assert standards.threshold_m(
+        standards.cutoffs()[2], "library", urban, "straight", facility_level="大型"
+    ).tolist() == [1000.0, 1500.0]
+    assert standards.level_of("museum", "大型") is None
+    path.write_text("[types.library.levels.huge]\naliases = ['巨型']\n", encoding="utf-8")
+    with pytest.raises(CivicmapError, match="radius_m"):
+        load_standards(path)

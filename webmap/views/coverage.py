@@ -100,27 +100,30 @@ def _layers() -> dict[str, gpd.GeoDataFrame]:
     return get_engine().layers
 
 
+def _reach_m(layers, points: gpd.GeoDataFrame, cutoff, method: str, standards) -> np.ndarray:
+    """Reach of each of ``points`` (``type``, ``subdistrict``, optional ``facility_level``) in
+    its own setting, metres: a library's level picks its radius under the standard cutoff."""
+    sub, flags = layers.get("subdistricts"), {}
+    if sub is not None and "urban" in sub.columns:
+        flags = dict(zip(sub["name"].astype(str), sub["urban"].fillna(True).astype(bool), strict=True))
+    urban = np.array([flags.get(str(s), True) for s in points["subdistrict"]], dtype=bool)
+    levels = points["facility_level"] if "facility_level" in points.columns else [None] * len(points)
+    pairs = zip(points["type"].astype(str), levels, strict=True)
+    return np.array(
+        [
+            standards.threshold_m(cutoff, t, urban[i : i + 1], method, facility_level=lv)[0]
+            for i, (t, lv) in enumerate(pairs)
+        ],
+        dtype=float,
+    )
+
+
 def _service_areas(
-    layers, points: gpd.GeoDataFrame, cutoff, method: str, standards
+    layers, points: gpd.GeoDataFrame, reach: np.ndarray, method: str
 ) -> gpd.GeoDataFrame | None:
-    """Circles (straight line) or reached roads (walking) around ``points`` (``type``, ``subdistrict``)."""
+    """Circles (straight line) or reached roads (walking) of ``reach`` metres around ``points``."""
     if points.empty:
         return None
-    subdistricts = layers.get("subdistricts")
-    urban = np.ones(len(points), dtype=bool)
-    if subdistricts is not None and "urban" in subdistricts.columns:
-        flags = dict(
-            zip(
-                subdistricts["name"].astype(str), subdistricts["urban"].fillna(True).astype(bool), strict=True
-            )
-        )
-        urban = np.array([flags.get(str(s), True) for s in points["subdistrict"]], dtype=bool)
-    reach = np.array(
-        [
-            standards.threshold_m(cutoff, t, urban[i : i + 1], method)[0]
-            for i, t in enumerate(points["type"].astype(str))
-        ]
-    )
     centres = points.geometry.reset_index(drop=True)
     if method == "walk":
         from geo.network import WalkNetwork
@@ -158,15 +161,19 @@ def _build_map(layers, result, options, standards, sites=None, new_unit_ids=None
         {
             "type": shown["type"].astype(str).to_numpy(),
             "subdistrict": shown.get("subdistrict", pd.Series("", index=shown.index)).to_numpy(),
+            "facility_level": shown.get("facility_level", pd.Series(None, index=shown.index)).to_numpy(),
         },
         geometry=unit_points(shown).to_numpy(),
         crs="EPSG:4326",
     )
-    areas = _service_areas(layers, existing, cutoff, options.method, standards)
+    reach = _reach_m(layers, existing, cutoff, options.method, standards)
+    areas = _service_areas(layers, existing, reach, options.method)
     if areas is not None:
         _area_layer(areas, basemap, _("Service areas"), AREA, walk).add_to(m)
     if sites is not None and not sites.empty:
-        new_areas = _service_areas(layers, sites.assign(type=options.type), cutoff, options.method, standards)
+        new_sites = sites.assign(type=options.type)
+        new_reach = _reach_m(layers, new_sites, cutoff, options.method, standards)
+        new_areas = _service_areas(layers, new_sites, new_reach, options.method)
         _area_layer(new_areas, basemap, _("Service areas of proposed sites"), SITE, walk).add_to(m)
     hit = result.covered[(options.type, options.cutoff)]
     newly = set(new_unit_ids or ())
@@ -197,8 +204,12 @@ def _build_map(layers, result, options, standards, sites=None, new_unit_ids=None
         geojson_layer(
             to_display(gpd.GeoDataFrame(geometry=unit_points(shown)), basemap),
             name=_("Facilities"),
-            columns={"name": shown["name"], "type": [str(TYPE_LABELS[t]) for t in shown["type"]]},
-            tooltip={"name": _("Facility"), "type": _("Type")},
+            columns={
+                "name": shown["name"],
+                "type": [str(TYPE_LABELS[t]) for t in shown["type"]],
+                "reach": [format_distance(r) for r in reach],
+            },
+            tooltip={"name": _("Facility"), "type": _("Type"), "reach": _("Reach")},
             marker=folium.CircleMarker(radius=6, weight=2, fill=True, fill_opacity=1),
             style=lambda _f: {"color": AREA, "fillColor": "#ffffff"},
         ).add_to(m)
