@@ -76,6 +76,8 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             "all_cutoffs": result.summary(),
             "not_free_for_minors": free_for_minors_violations(facilities, standards),
         }
+        if result.facilities is not None:  # the reach each facility was given (libraries by level)
+            sheets["facilities"] = pd.DataFrame(result.facilities.drop(columns="geometry", errors="ignore"))
         if layers.get("subdistricts") is not None:
             missing = subdistricts_without_centre(facilities, layers["subdistricts"], standards)
             sheets["no_grassroots_centre"] = pd.DataFrame({"subdistrict": missing})

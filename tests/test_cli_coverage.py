@@ -34,7 +34,7 @@ def test_coverage_csv_has_the_tables(demo_workspace, demo_design, tmp_path, caps
     assert "800 m" in capsys.readouterr().out
 
 
-def test_coverage_xlsx_walk_one_type(demo_workspace, tmp_path):
+def test_coverage_xlsx_walk_one_type(demo_workspace, demo_layers, tmp_path):
     out = tmp_path / "cov.xlsx"
     args = [
         "coverage",
@@ -48,10 +48,14 @@ def test_coverage_xlsx_walk_one_type(demo_workspace, tmp_path):
     ]
     assert cli.main(args) == 0
     sheets = pd.read_excel(out, sheet_name=None)
-    assert {"coverage", "uncovered", "all_cutoffs", "no_grassroots_centre"} <= set(sheets)
+    assert {"coverage", "uncovered", "all_cutoffs", "no_grassroots_centre", "facilities"} <= set(sheets)
     assert sheets["no_grassroots_centre"]["subdistrict"].tolist() == ["白沙乡"]
     row = sheets["coverage"].set_index("subdistrict").loc["白沙乡"]
     assert row["covered"] == 0
+    facilities = sheets["facilities"]
+    points = demo_layers["cultural_facilities"]
+    assert set(facilities["id"]) == set(points.loc[points["type"] == "service_point", "id"])  # the type asked
+    assert (facilities["reach_m"] > 0).all()
 
 
 def test_bad_output_and_walk_with_radius(demo_workspace, tmp_path, capsys):
