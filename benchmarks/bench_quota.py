@@ -12,6 +12,8 @@
 ``qgis_webmerc``   the same in Web Mercator (EPSG:3857), a common slip: metres there are not
                    metres on the ground (×1.16 at 30.5° N).
 
+``--walking-ref``  the walking zones of this tree against the same code at a git ref (``HEAD``: the
+                   last commit), CPU time interleaved in one process, and the largest area change.
 ``--walking``      the walking profiles' zones (each place judged by its nearest road, as the
                    pre-check snaps it) against the former best-road union (``nearest_road=False``),
                    and the straight-line QGIS peer measured above.
@@ -64,6 +66,59 @@ def qgis_zones(
     return gpd.GeoSeries(subs.geometry.difference(blocked).values, crs=crs)
 
 
+def _modules_at(ref: str) -> object:
+    """``geo.walk_area`` as it was at git ``ref`` (with its ``geo.nearest_segment``), loaded under other names."""
+    import subprocess
+    import types
+
+    loaded = {}
+    for name, path in (("nearest_segment", "geo/nearest_segment.py"), ("walk_area", "geo/walk_area.py")):
+        text = subprocess.check_output(["git", "-C", str(ROOT), "show", f"{ref}:{path}"], text=True)
+        text = text.replace("from geo.nearest_segment import", "from _at_ref_nearest_segment import")
+        module = types.ModuleType(f"_at_ref_{name}")
+        sys.modules[module.__name__] = module
+        exec(compile(text, f"{ref}:{path}", "exec"), module.__dict__)
+        loaded[name] = module
+    return loaded["walk_area"]
+
+
+def _walking_against_ref(layers: dict, repeat: int, ref: str) -> None:
+    """Walking zones now against the same code at git ``ref``: CPU time (median, interleaved) and areas."""
+    from unittest import mock
+
+    import geo.walk_area
+    from geo.permissible import permissible_zones
+    from geo.rules import load_profile
+    from geo.violations import RuleEngine
+
+    before = _modules_at(ref).walking_protected_area
+    print(f"\nwalking zones, this tree against {ref} (CPU s, median of {repeat}, runs interleaved)")
+    for name in ("pilot-2014", "guangdong-2023"):
+        profile = load_profile(name)
+        times: dict[str, list[float]] = {"ref": [], "now": []}
+        zones = {}
+        for _ in range(repeat):
+            for label in ("ref", "now"):
+                patch = (
+                    mock.patch.object(geo.walk_area, "walking_protected_area", before)
+                    if label == "ref"
+                    else None
+                )
+                started = time.process_time()
+                if patch:
+                    with patch:
+                        zones[label] = permissible_zones(RuleEngine(layers, profile))
+                else:
+                    zones[label] = permissible_zones(RuleEngine(layers, profile))
+                times[label].append(time.process_time() - started)
+        t_ref, t_now = statistics.median(times["ref"]), statistics.median(times["now"])
+        pairs = list(zip(zones["ref"].zone_metric, zones["now"].zone_metric, strict=True))
+        area_gap = max(abs(a.area - b.area) for a, b in pairs)
+        land_gap = max(shapely.symmetric_difference(a, b).area for a, b in pairs)
+        print(f"  {name:<16} {ref}: {t_ref:.2f} s   now: {t_now:.2f} s   ratio {t_ref / t_now:.2f}   "
+              f"largest area change per sub-district {area_gap:.3f} m² (land that differs ≤ {land_gap:.3f} m²)")  # fmt: skip
+
+
 def _walking(layers: dict, repeat: int, t_peer_straight: float) -> None:
     """Walking profiles: the exact zone (nearest road, as the pre-check) against the best-road union."""
     from unittest import mock
@@ -102,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--walking", action="store_true", help="also time the walking profiles")
+    parser.add_argument("--walking-ref", metavar="GIT_REF",
+                        help="also time the walking zones against the code at this git ref (e.g. HEAD)")  # fmt: skip
     args = parser.parse_args(argv)
 
     from cli import load_demo
@@ -158,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.walking:
         _walking(layers, args.repeat, t_peer_straight=rows[1][1])
+    if args.walking_ref:
+        _walking_against_ref(layers, args.repeat, args.walking_ref)
     return 0
 
 

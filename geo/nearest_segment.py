@@ -29,7 +29,7 @@ def nearest_road_only(
     """Cut each segment's region down to the places where no other segment is strictly nearer.
 
     ``regions[i]`` lies within ``capsules[i]`` (``lines[i]`` buffered by ``cap_m``).  Rivals
-    meeting segment ``i`` at a node cut it by a half-plane each (:func:`_junction_half_plane`):
+    meeting segment ``i`` at a node cut it by a half-plane each (:func:`_junction_half_planes`):
     one convex clip per segment.  For any other rival ``j`` a place ``P`` of ``regions[i]``
     nearer to ``j`` only matters when it is outside ``regions[j]`` (else the answer is the same
     either way); those places, ``regions[i] − regions[j]`` within ``capsules[j]``, are cut by
@@ -44,23 +44,26 @@ def nearest_road_only(
     i, j = shapely.STRtree(lines).query(lines, predicate="dwithin", distance=2 * cap_m)
     keep = (i != j) & ~shapely.is_empty(regions[i])
     i, j = i[keep], j[keep]
-    same = np.array([np.array_equal(ends[a], ends[b]) or np.array_equal(ends[a], ends[b][::-1])
-                     for a, b in zip(i, j, strict=True)], dtype=bool)  # fmt: skip
-    i, j = i[~same], j[~same]  # the same piece of road twice: same walks
+    mine, rival = ends[i], ends[j]
+    same = np.all(mine == rival, axis=(1, 2)) | np.all(mine == rival[:, ::-1], axis=(1, 2))
+    i, j, mine, rival = (
+        i[~same],
+        j[~same],
+        mine[~same],
+        rival[~same],
+    )  # the same piece of road twice: same walks
+    normals, offsets = _junction_half_planes(mine, rival, cap_m)
+    slow = np.isnan(offsets)
     planes: dict[int, list[_HalfPlane]] = {}
-    slow = np.ones(len(i), dtype=bool)
-    for k, (a, b) in enumerate(zip(i, j, strict=True)):
-        plane = _junction_half_plane(ends[a], ends[b], cap_m)
-        if plane is not None:
-            planes.setdefault(int(a), []).append((-plane[0], -plane[1]))  # keep the side of `a`
-            slow[k] = False
+    for k in np.flatnonzero(~slow):
+        planes.setdefault(int(i[k]), []).append((-normals[k], -offsets[k]))  # keep the side of `i`
     out = regions.copy()
     for pos, cuts in planes.items():
         minx, miny, maxx, maxy = capsules[pos].bounds
         cell = np.array([[minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy]], dtype=float)
         for normal, offset in cuts:
             cell = _clip(cell, normal, offset)
-        cell_polygon = shapely.Polygon(cell) if len(cell) else shapely.Polygon()
+        cell_polygon = shapely.polygons(cell) if len(cell) else shapely.Polygon()
         out[pos] = _polygonal(shapely.intersection(out[pos], cell_polygon, grid_size=_GRID_M))
     i, j = i[slow], j[slow]
     touching = shapely.intersects(regions[i], capsules[j])
@@ -81,57 +84,76 @@ def nearest_road_only(
     return out
 
 
-def _junction_half_plane(mine: np.ndarray, rival: np.ndarray, cap_m: float) -> _HalfPlane | None:
-    """Where ``rival`` is nearer than ``mine``, for two segments meeting at a node: a half-plane.
+def _junction_half_planes(mine: np.ndarray, rival: np.ndarray, cap_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``rival[k]`` is nearer than ``mine[k]``, for pairs of segments meeting at a node: half-planes.
 
     Beside both segments the distances are to their lines and the bisector is the line
     through the node halving their angle; behind the node the node is nearest to both (a tie:
     the same foot, the same walk).  This holds within ``cap_m`` of both segments unless a
     place there is nearest to a *far* end of one of them; that cannot happen when the place
-    past each far end is farther than ``cap_m`` from the other segment (checked), else None
-    (use :func:`closer_region`).  Returns ``(normal, offset)`` of the rival's side,
-    ``normal · P <= offset``.
+    past each far end is farther than ``cap_m`` from the other segment (checked).
+
+    Parameters
+    ----------
+    mine, rival
+        ``(k, 2, 2)`` segment ends of each pair, metres.
+    cap_m
+        The snap cap.
+
+    Returns
+    -------
+    normals, offsets
+        ``(k, 2)`` and ``(k,)``: the rival's side is ``normal · P <= offset``; the offset is NaN
+        where the pair shares no node or the half-plane does not hold (use :func:`closer_region`).
     """
-    for a, b in ((0, 1), (1, 0)):
-        for c, d in ((0, 1), (1, 0)):
-            if np.array_equal(mine[a], rival[c]):
-                node, far, rival_far = mine[a], mine[b], rival[d]
-                e1 = (far - node) / np.hypot(*(far - node))
-                e2 = (rival_far - node) / np.hypot(*(rival_far - node))
-                if not (
-                    _beyond_end_is_far(far, e1, rival, cap_m)
-                    and _beyond_end_is_far(rival_far, e2, mine, cap_m)
-                ):
-                    return None
-                normal = e1 - e2  # the rival's side: (P − node) · (e2 − e1) > 0
-                return normal, float(normal @ node)
-    return None
+    count = len(mine)
+    normals, offsets = np.zeros((count, 2)), np.full(count, np.nan)
+    if not count:
+        return normals, offsets
+    # the shared node: the first of mine[a] == rival[c] in the order (a, c) = (0,0), (0,1), (1,0), (1,1)
+    matched = np.zeros(count, dtype=bool)
+    a_of, c_of = np.zeros(count, dtype=int), np.zeros(count, dtype=int)
+    for a, c in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        hit = ~matched & np.all(mine[:, a] == rival[:, c], axis=1)
+        a_of[hit], c_of[hit] = a, c
+        matched |= hit
+    rows = np.arange(count)
+    node, far, rival_far = mine[rows, a_of], mine[rows, 1 - a_of], rival[rows, 1 - c_of]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e1 = (far - node) / np.hypot(*(far - node).T)[:, None]
+        e2 = (rival_far - node) / np.hypot(*(rival_far - node).T)[:, None]
+        holds = _beyond_end_is_far(far, e1, rival, cap_m) & _beyond_end_is_far(rival_far, e2, mine, cap_m)
+    for k in np.flatnonzero(matched & holds):
+        normal = e1[k] - e2[k]  # the rival's side: (P − node) · (e2 − e1) > 0
+        normals[k], offsets[k] = normal, float(normal @ node[k])
+    return normals, offsets
 
 
-def _beyond_end_is_far(end: np.ndarray, outward: np.ndarray, other: np.ndarray, cap_m: float) -> bool:
-    """Whether every place within ``cap_m`` of ``end`` and past it (along ``outward``) is farther than ``cap_m`` from segment ``other``."""
-    if _point_segment_m(end, other[0], other[1]) > 2 * cap_m:
-        return True
-    return float(np.min((end - other) @ outward)) > cap_m
-
-
-def _point_segment_m(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    t = np.clip((p - a) @ (b - a) / ((b - a) @ (b - a)), 0.0, 1.0)
-    return float(np.hypot(*(p - a - t * (b - a))))
+def _beyond_end_is_far(end: np.ndarray, outward: np.ndarray, other: np.ndarray, cap_m: float) -> np.ndarray:
+    """Whether every place within ``cap_m`` of ``end[k]`` and past it (along ``outward[k]``) is farther than ``cap_m`` from segment ``other[k]``."""
+    a, b = other[:, 0], other[:, 1]
+    ab = b - a
+    t = np.clip(np.sum((end - a) * ab, axis=1) / np.sum(ab * ab, axis=1), 0.0, 1.0)
+    gap = np.hypot(*(end - a - t[:, None] * ab).T)
+    behind = np.minimum(np.sum((end - a) * outward, axis=1), np.sum((end - b) * outward, axis=1))
+    return (gap > 2 * cap_m) | (behind > cap_m)
 
 
 def _clip(poly: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     """Sutherland–Hodgman: the part of a convex polygon (k, 2) where ``normal · P <= offset``."""
     if len(poly) == 0:
         return poly
-    side = poly @ normal - offset
+    side = (poly @ normal - offset).tolist()
+    points = poly.tolist()  # plain floats: the same IEEE arithmetic, without numpy's per-scalar cost
     out = []
-    for i in range(len(poly)):
-        j = (i + 1) % len(poly)
+    for i in range(len(points)):
+        j = (i + 1) % len(points)
         if side[i] <= 0:
-            out.append(poly[i])
+            out.append(points[i])
         if (side[i] < 0 < side[j]) or (side[j] < 0 < side[i]):
-            out.append(poly[i] + (poly[j] - poly[i]) * (side[i] / (side[i] - side[j])))
+            (xi, yi), (xj, yj) = points[i], points[j]
+            f = side[i] / (side[i] - side[j])
+            out.append([xi + (xj - xi) * f, yi + (yj - yi) * f])
     return np.array(out) if len(out) >= 3 else np.zeros((0, 2))
 
 
@@ -183,7 +205,7 @@ def _parabola_inside(focus: np.ndarray, normal: np.ndarray, offset: float, poly:
     roof = max(top, w.max()) + 1.0
     uw = np.vstack([np.column_stack([u, w]), [[hi, roof], [lo, roof]]])
     ring = foot + uw[:, :1] * tangent + uw[:, 1:] * normal
-    return shapely.Polygon(ring).intersection(shapely.Polygon(poly))
+    return shapely.intersection(shapely.polygons(ring), shapely.polygons(poly))
 
 
 def closer_region(s: tuple[np.ndarray, np.ndarray], rival: tuple[np.ndarray, np.ndarray],
@@ -222,13 +244,13 @@ def closer_region(s: tuple[np.ndarray, np.ndarray], rival: tuple[np.ndarray, np.
                 continue
             if mine[0] == "line" and theirs[0] == "line":  # n'·P + k' < n·P + k
                 normal, offset = theirs[1] - mine[1], mine[2] - theirs[2]
-                if np.allclose(normal, 0):
+                if _near_zero(normal):
                     part = poly if offset > 0 else np.zeros((0, 2))
                 else:
                     part = _clip(poly, normal, offset)
             elif mine[0] == "point" and theirs[0] == "point":  # |P − c'|² < |P − c|²
                 c, c2 = mine[1], theirs[1]
-                if np.allclose(c, c2):
+                if _near_zero(c - c2, scale=c2):
                     continue
                 part = _clip(poly, 2 * (c - c2), float(c @ c - c2 @ c2))
             elif theirs[0] == "point":  # |P − c'| < n·P + k: inside a parabola
@@ -236,12 +258,18 @@ def closer_region(s: tuple[np.ndarray, np.ndarray], rival: tuple[np.ndarray, np.
                 continue
             else:  # n'·P + k' < |P − c|: the piece outside a parabola
                 inside = _parabola_inside(mine[1], theirs[1], theirs[2], poly)
-                pieces.append(shapely.Polygon(poly).difference(inside))
+                pieces.append(shapely.difference(shapely.polygons(poly), inside))
                 continue
             if len(part):
-                pieces.append(shapely.Polygon(part))
+                pieces.append(shapely.polygons(part))
     pieces = [p for p in pieces if not p.is_empty]
     return np.array([p for p in pieces if not p.is_empty], dtype=object)
+
+
+def _near_zero(x: np.ndarray, scale: np.ndarray | None = None) -> bool:
+    """``np.allclose(x + scale, scale)`` for two-vectors (its default tolerances), without its overhead."""
+    bound = 1e-8 if scale is None else 1e-8 + 1e-5 * np.abs(scale)
+    return bool(np.all(np.abs(x) <= bound))
 
 
 def _polygonal(geom: BaseGeometry) -> BaseGeometry:

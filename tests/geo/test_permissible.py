@@ -15,12 +15,12 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from geo.nearest_segment import closer_region, nearest_road_only
+from geo.nearest_segment import _junction_half_planes, closer_region, nearest_road_only
 from geo.permissible import exact_buffer, nearest_permissible, permissible_zones
 from geo.precheck import check_site
 from geo.rules import load_profile
 from geo.violations import RuleEngine
-from geo.walk_area import segment_tent
+from geo.walk_area import road_cover_area, segment_tent
 
 LON0, LAT0 = 114.3, 30.55
 TM = f"+proj=tmerc +lat_0={LAT0} +lon_0={LON0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
@@ -303,3 +303,29 @@ def test_zone_agrees_with_precheck_on_the_hand_built_district(hand_engine):
     assert bad == []
     inside = zones.contains(np.asarray(lon[:16]), np.asarray(lat[:16]))
     assert list(inside) == [False] * 8 + [True] * 8
+
+
+def test_junction_half_planes_worked_by_hand():
+    """Roads meeting at a node split along the bisector; otherwise (or too short) no half-plane."""
+    east = [[0.0, 0.0], [100.0, 0.0]]
+    mine = np.array([east, east, [[0.0, 0.0], [5.0, 0.0]]])
+    rival = np.array([[[0.0, 100.0], [0.0, 0.0]], [[0.0, 50.0], [0.0, 100.0]], [[0.0, 0.0], [0.0, 100.0]]])
+    normals, offsets = _junction_half_planes(mine, rival, 10.0)
+    # a right angle at the origin: the north road is nearer where y > x, i.e. (1, −1) · P <= 0
+    assert normals[0] == pytest.approx([1.0, -1.0]) and offsets[0] == pytest.approx(0.0, abs=1e-12)
+    # no shared node; and a 5 m stub whose far end is 5 m from the other road (< 10 m cap): NaN
+    assert np.isnan(offsets[1]) and np.isnan(offsets[2])
+
+
+def test_road_cover_area_of_an_l_shaped_junction():
+    """Two 100 m roads at a right angle, 10 m either side: 2·(100·20 + π·10²) − (10² + ¾·π·10²).
+
+    Like the per-segment capsules it replaces (``exact_buffer`` of each segment), the straight
+    sides sit 2 mm out (the radius scaled for the arcs): + 380 m × 2 mm ≈ 0.75 m².
+    """
+    lines = np.array([shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(0, 0), (0, 100)])])
+    cover = road_cover_area(lines, 10.0)
+    assert cover.area == pytest.approx(3900 + 125 * math.pi + 0.75, abs=0.1)
+    capsules = shapely.union_all(exact_buffer(lines, 10.0, tolerance_m=2e-3))  # the former construction
+    assert shapely.symmetric_difference(cover, capsules).area < 0.01
+    assert cover.geom_type == "Polygon" and road_cover_area(lines[:0], 10.0).is_empty
