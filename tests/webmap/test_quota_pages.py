@@ -76,13 +76,13 @@ def test_bad_input_is_a_400_with_the_message(analyst):
 
 def test_exports(analyst):
     book = openpyxl.load_workbook(io.BytesIO(analyst.get("/quota/export.xlsx?target=cap&cap=60").data))
-    assert book.sheetnames == ["quota", "relocation", "summary", "attrition"]  # a cap: how to reach it
-    header = [c.value for c in next(book["quota"].iter_rows(max_row=1))]
-    for column in ("subdistrict", "population", "area_km2", "cafes", "terminals", "cafes_per_10k",
-                   "permissible_km2", "quota", "headroom"):  # fmt: skip
+    assert book.sheetnames == ["配额", "迁址建议", "说明", "压减方案"]  # a cap: how to reach it
+    header = [c.value for c in next(book["配额"].iter_rows(max_row=1))]
+    for column in ("街道/乡镇", "常住人口", "面积(平方公里)", "网吧(家)", "终端(台)", "每万人网吧数",
+                   "可设置面积(平方公里)", "配额(家)", "余量(家)"):  # fmt: skip
         assert column in header
-    quota_col = header.index("quota")
-    values = [row[quota_col] for row in book["quota"].iter_rows(min_row=2, values_only=True)]
+    quota_col = header.index("配额(家)")
+    values = [row[quota_col] for row in book["配额"].iter_rows(min_row=2, values_only=True)]
     assert sum(values[:-1]) == 60 == values[-1]
     zones = json.loads(analyst.get("/quota/zones.geojson").data)
     assert len(zones["features"]) == 8 and zones["features"][0]["properties"]["profile"] == "national"
@@ -171,5 +171,5 @@ def test_cap_compares_lottery_with_rule_based_closures(analyst, demo_layers):
         closed.split("</summary>", 1)[1].split('<p class="mb-0">')[1].split("</p>")[0].split("、")
     ) == set(licensed.loc[licensed["id"].isin(bad), "name"])
     book = openpyxl.load_workbook(io.BytesIO(analyst.get(f"/quota/export.xlsx?target=cap&cap={cap}").data))
-    rows = list(book["attrition"].iter_rows(values_only=True))
-    assert rows[0][0] == "method" and rows[2][0] == "rule_based" and rows[2][4] == 0
+    rows = list(book["压减方案"].iter_rows(values_only=True))
+    assert rows[0][0] == "方式" and rows[2][0] == "按规则压减" and rows[2][4] == 0

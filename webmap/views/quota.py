@@ -45,6 +45,19 @@ DEFAULT_LIMITS = (100, 150, 200, 250, 300, 350, 400, 450, 500)
 DENSITY_BREAKS = (1.0, 2.0, 3.0, 4.0)
 DENSITY_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
 TABLE = "quota_scenarios"
+#: Chinese headers of the planning workbook (the CLI keeps the field names, for scripts)
+XLSX_HEADERS = {
+    "subdistrict": "街道/乡镇", "population": "常住人口", "area_km2": "面积(平方公里)", "cafes": "网吧(家)",
+    "terminals": "终端(台)", "cafes_per_10k": "每万人网吧数", "terminals_per_1k": "每千人终端数",
+    "chain_share": "连锁占比", "game_venues": "游艺场所(家)", "game_venues_per_10k": "每万人游艺场所数",
+    "violating": "违规网吧(家)", "unlicensed_leads": "无证线索", "permissible_km2": "可设置面积(平方公里)",
+    "permissible_share": "可设置占比", "quota": "配额(家)", "headroom": "余量(家)",
+    "venue_id": "场所编号", "venue_name": "场所名称", "rules": "违反规则", "lon": "经度", "lat": "纬度",
+    "target_lon": "建议经度", "target_lat": "建议纬度", "distance_m": "迁移距离(米)",
+    "method": "方式", "stock": "现有(家)", "cap": "上限(家)", "to_close": "需压减(家)",
+    "violators_left": "仍在营违规网吧", "violators_left_p5_p95": "第5至95百分位", "terminals_lost": "减少终端数",
+    "closed": "压减名单",
+}  # fmt: skip
 
 
 def _number(text: str | None, default: float | None, *, integer: bool = False) -> float | None:
@@ -228,11 +241,13 @@ def export_xlsx():
     result = _analysis(s)
     out = io.BytesIO()
     with pd.ExcelWriter(out, engine="openpyxl") as writer:
-        result["table"].round(4).to_excel(writer, sheet_name="quota", index=False)
-        result["moves"].round({"distance_m": 1}).to_excel(writer, sheet_name="relocation", index=False)
-        pd.DataFrame({"summary": [result["summary"]]}).to_excel(writer, sheet_name="summary", index=False)
+        result["table"].round(4).rename(columns=XLSX_HEADERS).to_excel(writer, sheet_name="配额", index=False)
+        moves = result["moves"].round({"distance_m": 1}).rename(columns=XLSX_HEADERS)
+        moves.to_excel(writer, sheet_name="迁址建议", index=False)
+        pd.DataFrame({"说明": [result["summary"]]}).to_excel(writer, sheet_name="说明", index=False)
         if result.get("attrition"):
-            _attrition_frame(result["attrition"]).to_excel(writer, sheet_name="attrition", index=False)
+            attrition_sheet = _attrition_frame(result["attrition"]).rename(columns=XLSX_HEADERS)
+            attrition_sheet.to_excel(writer, sheet_name="压减方案", index=False)
     audit("quota.export", f"quota table, profile {s['profile']}")
     return _download(
         out.getvalue(), "quota.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -438,7 +453,7 @@ def _attrition_frame(cut: dict) -> pd.DataFrame:
     lottery, rules = cut["lottery"], cut["rule_based"]
     return pd.DataFrame(
         {
-            "method": ["lottery", "rule_based"],
+            "method": ["随机摇号", "按规则压减"],
             "stock": cut["stock"],
             "cap": cut["cap"],
             "to_close": cut["to_close"],
