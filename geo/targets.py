@@ -5,25 +5,10 @@
 ``geo.leads.reconcile`` into one target per venue ``(kind, venue_id)`` carrying all its
 findings, a priority score that explains itself, and the enforcement team of its sub-district.
 
-The priority score is documented in :mod:`geo.scoring` (weights in ``geo/enforcement.toml``)::
-
-    priority = base
-             + min(shortfall_cap, per_shortfall_m × worst shortfall in metres)
-             + level[highest protected level affected]        (kindergarten, primary ≥ senior)
-             + per_extra_site × (protected sites affected − 1)
-             + Σ rule_type[t] for each other rule type found   (residential, spacing, zone)
-             + unlicensed                                      (unlicensed-café lead)
-             + operating_while_barred                          (suspended / revoked, seen open)
-             + earlier_finding   if the venue's case was closed before
-             + open_case         if its case is open
-             + reopened × times the case was reopened
-             + recheck           if every distance finding is in the field recheck band
-             + approximate       if every distance finding is approximate
-
-``priority_reasons`` lists each term that applied with its points, in Chinese.  A surveyed
-distance recorded on the case (:mod:`layers.cases`) replaces the computed distance of the
-venue's worst distance finding; beyond the limit, that finding is dropped.  Ties are broken by
-the larger shortfall, then by kind and venue id.
+The priority score, its terms and the effect of a surveyed distance are documented in
+:mod:`geo.scoring` (weights in ``geo/enforcement.toml``, overridable per workspace); each target's
+``priority_reasons`` lists the terms that applied, in Chinese.  Targets are ranked by priority;
+ties are broken by the larger shortfall, then by kind and venue id.
 """
 
 from __future__ import annotations

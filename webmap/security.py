@@ -198,10 +198,13 @@ def content_security_policy(nonce: str, tile_hosts: Iterable[str]) -> str:
 
 
 def _headers(response):
+    from webmap.basemaps import active_basemap
+
     headers = response.headers
-    headers.setdefault(
-        "Content-Security-Policy", content_security_policy(csp_nonce(), current_app.config["TILE_HOSTS"])
-    )
+    # images may also come from the tile hosts of the base map this request shows (``?basemap=``)
+    basemap = active_basemap(current_app.config, request.args.get("basemap"))
+    tile_hosts = [*current_app.config["TILE_HOSTS"], *basemap.tile_hosts]
+    headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce(), tile_hosts))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     # cross-origin requests (map tiles) carry only the origin: Tianditu browser keys check it

@@ -241,3 +241,13 @@ def test_limit_buffers_are_exact_in_metres():
     mids = (ring[1:] + ring[:-1]) / 2
     _a, _b, dm = GEOD.inv([114.3] * len(mids), [30.55] * len(mids), mids[:, 0], mids[:, 1])
     assert 200 - 0.428 - 0.02 < dm.min() < 200 - 0.428 + 0.02
+
+
+@pytest.mark.parametrize("page", ["/coverage/", "/precheck/", "/enforcement/"])
+def test_every_map_page_lets_its_base_map_tiles_in(map_workspace, page):
+    """The CSP follows the base map a page shows, whichever area the page belongs to."""
+    client = _client(map_workspace, TILE_URL="https://tiles.bureau.example/{z}/{x}/{y}.png")
+    custom = client.get(f"{page}?basemap=custom")
+    assert custom.status_code == 200
+    assert "https://tiles.bureau.example" in custom.headers["Content-Security-Policy"]
+    assert "tiles.bureau.example" not in client.get(f"{page}?basemap=none").headers["Content-Security-Policy"]

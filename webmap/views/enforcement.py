@@ -39,11 +39,9 @@ from webmap.labels import kind_label, level_label, method_label, profile_title, 
 from webmap.maps.enforcement_map import build_case_map, build_route_map
 from webmap.nav import NAV_LABELS, NAV_ORDER, nav_entry
 from webmap.security import current_user, require_role
-from webmap.views.maps import _allow_tile_hosts
 
 bp = Blueprint("enforcement", __name__, url_prefix="/enforcement")
 nav_entry(bp, ".index", NAV_LABELS["enforcement"], order=NAV_ORDER["enforcement"])
-bp.after_request(_allow_tile_hosts)
 
 CASE_LABELS = {
     "new": _l("New"),

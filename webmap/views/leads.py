@@ -35,7 +35,7 @@ from webmap.labels import status_label
 from webmap.maps.features import geojson_layer, plain_text
 from webmap.maps.legend import Legend
 from webmap.nav import NAV_ORDER, nav_entry
-from webmap.security import content_security_policy, csp_nonce, require_role
+from webmap.security import require_role
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,6 @@ nav_entry(bp, ".index", _l("Unlicensed leads"), order=NAV_ORDER["enforcement"] +
 GROUPS = ("unlicensed", "not_observed", "matched")
 COLOURS = {"unlicensed": "#d62728", "not_observed": "#7f7f7f", "matched": "#2ca02c", "evidence": "#ff7f0e"}
 DISTANCE_RANGE_M = (5.0, 1000.0)
-
-
-@bp.after_request
-def _allow_tile_hosts(response):
-    """``img-src`` also allows the tile hosts of the page's base map."""
-    basemap = active_basemap(current_app.config, request.args.get("basemap"))
-    hosts = [*current_app.config.get("TILE_HOSTS", []), *basemap.tile_hosts]
-    response.headers["Content-Security-Policy"] = content_security_policy(csp_nonce(), hosts)
-    return response
 
 
 def _group_labels() -> dict[str, str]:

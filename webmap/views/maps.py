@@ -34,7 +34,7 @@ from webmap.labels import kind_label, rule_label
 from webmap.maps.layers_map import build_layers_map, feature_rows
 from webmap.maps.violation_map import Filters, build_violation_map
 from webmap.nav import NAV_LABELS, NAV_ORDER, nav_entry
-from webmap.security import content_security_policy, csp_nonce
+from webmap.security import csp_nonce
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +48,6 @@ violations_bp = Blueprint("violations", __name__, url_prefix="/violations")
 layers_bp = Blueprint("layers", __name__, url_prefix="/layers")
 nav_entry(violations_bp, ".index", NAV_LABELS["violations"], order=NAV_ORDER["violations"])
 nav_entry(layers_bp, ".index", NAV_LABELS["layers"], order=NAV_ORDER["layers"])
-
-
-def _allow_tile_hosts(response):
-    """CSP for a map page: ``img-src`` also allows the tile hosts of the page's base map.
-
-    Runs before the app-wide security headers, which keep a header already set.
-    """
-    basemap = active_basemap(current_app.config, request.args.get("basemap"))
-    hosts = [*current_app.config.get("TILE_HOSTS", []), *basemap.tile_hosts]
-    response.headers["Content-Security-Policy"] = content_security_policy(csp_nonce(), hosts)
-    return response
-
-
-violations_bp.after_request(_allow_tile_hosts)
-layers_bp.after_request(_allow_tile_hosts)
 
 
 def _basemap_options(current: str) -> list[dict]:
