@@ -1,8 +1,9 @@
 """The workspace store: every layer of a bureau, versioned, in one SQLite/GeoPackage file.
 
 A workspace is a folder holding ``civicmap.gpkg`` and a lock file.  Each import of a kind
-stores a new *version*: the layer encoded as a GeoParquet blob (:mod:`layers.layer_blob`)
-in ``civicmap_layer_data``, split into parts of at most 256 MiB.  civicmap's own tables
+stores a new *version*: the layer encoded as GeoParquet blobs (:mod:`layers.layer_blob`), one
+per chunk of consecutive rows (about 4 MB of data each), in ``civicmap_layer_data`` (versions
+written before chunking: byte pieces of one file, ``whole = 0``).  civicmap's own tables
 in the same file say which versions exist (``civicmap_layers``), which one is current
 (``civicmap_current``) and who imported what (``civicmap_history``).  Other modules may
 add their own tables through :meth:`Workspace.sqlite`.  A layer reads back with the
@@ -29,9 +30,9 @@ tables in time.
 
 Crash safety
 ------------
-The database runs in WAL mode.  An import encodes the layer, then, holding the writers'
-lock, writes the blob parts, the ``civicmap_layers`` row, the current-version pointer and
-the history row in ONE SQLite transaction: a process killed at any moment leaves either
+The database runs in WAL mode.  An import, holding the writers' lock, writes the chunks as
+they are encoded (in parallel threads), the ``civicmap_layers`` row, the current-version
+pointer and the history row in ONE SQLite transaction: a process killed at any moment leaves either
 the whole new version or nothing (uncommitted WAL frames are ignored by SQLite).  Old
 versions beyond the kept number are dropped in a second transaction; a kill there only
 leaves extra versions, pruned next time.  Writers are serialised by a ``flock`` lock
@@ -64,7 +65,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
-from geopandas.array import GeometryArray
 
 from layers import gpkg_view, layer_blob
 from layers import schema as sch
@@ -90,6 +90,9 @@ _after_part: Callable[[int], None] | None = None
 _before_commit: Callable[[str], None] | None = None
 #: SQLite page cache of a writer, KiB (small values make uncommitted pages spill into the WAL)
 _WRITE_CACHE_KIB = 65536
+#: SQLite page size of new workspaces: the largest, because nearly every byte is in blobs
+#: (a 5 MB blob is 80 pages instead of 1,300, each with its own WAL frame and overflow link)
+PAGE_BYTES = 65536
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,8 @@ class Workspace:
             with GATE.enter(GDAL):
                 pyogrio.write_dataframe(info, tmp, layer="civicmap_workspace", driver="GPKG")
             with GATE.enter(SQLITE3), closing(sqlite3.connect(tmp, isolation_level=None)) as con:
+                con.execute(f"PRAGMA page_size = {PAGE_BYTES}")  # before WAL: VACUUM applies it
+                con.execute("VACUUM")
                 con.execute("PRAGMA journal_mode = WAL")
                 tables.create_meta(con)
             os.replace(tmp, self.gpkg_path)
@@ -281,8 +286,7 @@ class Workspace:
         """Add civicmap's tables to a GeoPackage made elsewhere or by an older civicmap; drop orphans."""
         try:
             with self._connection() as con:
-                have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                if not {"civicmap_current", "civicmap_layer_data", "civicmap_published"} <= have:
+                if not tables.meta_is_current(con):
                     with self._locked():
                         tables.create_meta(con)
                 if tables.orphans(con):
@@ -336,11 +340,11 @@ class Workspace:
             row = tables.layer_row(con, kind, None)
             if row is None:
                 return set()
-            parts = tables.parts(con, kind, row[0])
+            parts, whole = tables.parts(con, kind, row[0])
             if not parts:  # a version of the older format: a feature table
                 return {r[0] for r in con.execute(f'SELECT "id" FROM "{row[1]}"')}
             con.execute("COMMIT")
-        return set(layer_blob.decode_ids(parts))
+        return set(layer_blob.decode_ids(parts, whole=whole))
 
     def read_all(self) -> dict[str, gpd.GeoDataFrame]:
         """Every kind holding rows, as :meth:`read` returns it (the input of an analysis)."""
@@ -362,7 +366,7 @@ class Workspace:
             with self._connection() as con:
                 con.execute("BEGIN")  # the version row and its blob from one snapshot
                 row = tables.layer_row(con, kind, version)
-                parts = [] if row is None else tables.parts(con, kind, row[0])
+                parts, whole = ([], True) if row is None else tables.parts(con, kind, row[0])
                 con.execute("COMMIT")
                 if row is None and version is not None:
                     stored = ", ".join(map(str, self.versions(kind))) or "none"
@@ -373,7 +377,7 @@ class Workspace:
                 return empty_layer(kind)
             columns = json.loads(row[2])
             if parts:
-                return layer_blob.decode_layer(parts, columns)
+                return layer_blob.decode_layer(parts, columns, whole=whole)
             try:  # the older format: read the feature table with GDAL, outside the snapshot
                 frame = gpkg_view.read_feature_table(self.gpkg_path, row[1])
             except pyogrio.errors.DataLayerError as exc:
@@ -448,17 +452,18 @@ class Workspace:
             gdf = tables.checked_frame(kind, gdf)
             columns = [[str(c), str(t)] for c, t in gdf.dtypes.items()]
         started = time.perf_counter()
-        blob = layer_blob.encode_layer(gdf)
-        encoded = time.perf_counter()
+        stored_bytes = 0
         with self._writer() as con:
             con.execute(f"PRAGMA cache_size = -{int(_WRITE_CACHE_KIB)}")
             con.execute("BEGIN IMMEDIATE")
             try:
                 version = tables.next_version(con, kind)
-                for number, part in enumerate(layer_blob.split(blob)):
+                for number, part in enumerate(layer_blob.encode_chunks(gdf)):  # written as they are encoded
                     con.execute(
-                        "INSERT INTO civicmap_layer_data VALUES (?, ?, ?, ?)", (kind, version, number, part)
+                        "INSERT INTO civicmap_layer_data (kind, version, part, data, whole) VALUES (?, ?, ?, ?, 1)",
+                        (kind, version, number, part),
                     )
+                    stored_bytes += part.size
                     if _after_part is not None:
                         _after_part(number)
                 con.execute(
@@ -479,8 +484,8 @@ class Workspace:
             except sqlite3.Error:  # the import itself is stored; the next one prunes
                 log.exception("could not prune old versions of %s", kind)
         log.info(
-            "stored %d %s rows as version %d (%.1f MB) in %.2f s (encoding %.2f s)",
-            len(gdf), kind, version, blob.size / 1e6, time.perf_counter() - started, encoded - started,
+            "stored %d %s rows as version %d (%.1f MB) in %.2f s",
+            len(gdf), kind, version, stored_bytes / 1e6, time.perf_counter() - started,
         )  # fmt: skip
         return version
 
@@ -601,14 +606,11 @@ class Workspace:
 
 
 def _check_point_rows(kind: str, rows: layer_blob.PointRows) -> None:
-    """The checks of a GeoDataFrame written to the store, for rows whose points are not built.
-
-    The attributes go through the same check with an all-missing geometry column (cheap: no
-    GEOS object is made); the coordinates must be finite WGS84 degrees.
-    """
-    missing = GeometryArray(np.full(len(rows), None, dtype=object), crs="EPSG:4326")  # skips a per-row check
-    placeholder = gpd.GeoSeries(missing, name=rows.geometry_name)
-    tables.checked_frame(kind, gpd.GeoDataFrame(rows.attributes, geometry=placeholder))
+    """The checks of a GeoDataFrame written to the store, for rows whose points are not built:
+    the attributes as any layer's, and the coordinates finite WGS84 degrees."""
+    if rows.geometry_name in rows.attributes.columns:
+        raise WorkspaceError(f"{kind}: the geometry column {rows.geometry_name!r} is also an attribute")
+    tables.check_attributes(kind, rows.attributes.assign(**{rows.geometry_name: None}))
     lon, lat = np.asarray(rows.lon, dtype=np.float64), np.asarray(rows.lat, dtype=np.float64)
     bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
     if bad.any():

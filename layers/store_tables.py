@@ -37,7 +37,7 @@ META_DDL = (
     "CREATE INDEX IF NOT EXISTS civicmap_history_kind ON civicmap_history (kind, id)",
     """CREATE TABLE IF NOT EXISTS civicmap_layer_data (
         kind TEXT NOT NULL, version INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL,
-        PRIMARY KEY (kind, version, part))""",
+        whole INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, version, part))""",
     """CREATE TABLE IF NOT EXISTS civicmap_published (
         kind TEXT PRIMARY KEY, version INTEGER NOT NULL, published_at TEXT NOT NULL)""",
 )
@@ -52,10 +52,21 @@ def now() -> str:
 
 
 def create_meta(con: sqlite3.Connection) -> None:
+    """civicmap's tables, and the columns later versions added to them; only while holding the lock."""
     con.execute("BEGIN IMMEDIATE")
     for ddl in META_DDL:
         con.execute(ddl)
+    if not meta_is_current(con):  # parts written before chunked blobs are byte pieces of one file
+        con.execute("ALTER TABLE civicmap_layer_data ADD COLUMN whole INTEGER NOT NULL DEFAULT 0")
     con.execute("COMMIT")
+
+
+def meta_is_current(con: sqlite3.Connection) -> bool:
+    """Whether civicmap's tables exist with every column this version writes."""
+    have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"civicmap_current", "civicmap_layer_data", "civicmap_published"} <= have:
+        return False
+    return "whole" in {r[1] for r in con.execute("PRAGMA table_info(civicmap_layer_data)")}
 
 
 def next_version(con: sqlite3.Connection, kind: str) -> int:
@@ -94,10 +105,12 @@ def layer_row(con: sqlite3.Connection, kind: str, version: int | None) -> tuple[
     return con.execute(sql, (kind, int(version))).fetchone()
 
 
-def parts(con: sqlite3.Connection, kind: str, version: int) -> list[bytes]:
-    """The blob parts of a version in order; empty for a version of the older format."""
-    sql = "SELECT data FROM civicmap_layer_data WHERE kind = ? AND version = ? ORDER BY part"
-    return [r[0] for r in con.execute(sql, (kind, int(version)))]
+def parts(con: sqlite3.Connection, kind: str, version: int) -> tuple[list[bytes], bool]:
+    """The blob parts of a version in order (empty for a version of the older format), and whether
+    each is a whole GeoParquet file (else they are byte pieces of one file)."""
+    sql = "SELECT data, whole FROM civicmap_layer_data WHERE kind = ? AND version = ? ORDER BY part"
+    rows = con.execute(sql, (kind, int(version))).fetchall()
+    return [r[0] for r in rows], all(r[1] for r in rows)
 
 
 def record(
@@ -134,16 +147,24 @@ def checked_frame(kind: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         )
     if gdf.crs is None or not (gdf.crs.to_epsg() == 4326 or gdf.crs.equals("OGC:CRS84")):
         raise CRSError(f"{kind}: layers are stored in EPSG:4326 (WGS84), got {gdf.crs}")
-    names = [str(c) for c in gdf.columns]
+    check_attributes(kind, gdf)
+    if gdf.crs.to_epsg() != 4326:
+        gdf = gdf.set_crs("EPSG:4326", allow_override=True)
+    return gdf
+
+
+def check_attributes(kind: str, frame: pd.DataFrame) -> None:
+    """Column names unique ignoring case and not reserved; an ``id`` column, unique and never missing."""
+    names = [str(c) for c in frame.columns]
     lowered = [n.lower() for n in names]
     bad = sorted({n for n in names if n.lower() in RESERVED_COLUMNS or lowered.count(n.lower()) > 1})
     if bad:
         raise WorkspaceError(
             f"{kind}: column(s) {', '.join(bad)}: names must be unique ignoring case and not {sorted(RESERVED_COLUMNS)}"
         )
-    if "id" not in gdf.columns:
+    if "id" not in frame.columns:
         raise WorkspaceError(f"{kind}: the layer has no 'id' column")
-    ids = gdf["id"]
+    ids = frame["id"]
     missing = ids.isna().to_numpy()
     repeated = (
         duplicated(ids) if isinstance(ids.dtype, pd.StringDtype) else ids.duplicated(keep=False).to_numpy()
@@ -151,6 +172,3 @@ def checked_frame(kind: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if missing.any() or repeated.any():
         dupes = ids[repeated | missing].unique()[:5].tolist()
         raise WorkspaceError(f"{kind}: 'id' must be unique and not missing; offending values: {dupes}")
-    if gdf.crs.to_epsg() != 4326:
-        gdf = gdf.set_crs("EPSG:4326", allow_override=True)
-    return gdf

@@ -406,10 +406,16 @@ def _constant(f: sch.Field, n: int) -> object:
     return pd.array([f.default], dtype=dtype).take(np.zeros(n, dtype=np.int64))
 
 
-def _arrow(values: object) -> pa.Array:
-    """One contiguous pyarrow array of a Series, ExtensionArray, list or array."""
-    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, from_pandas=True)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+def _arrow(values: object) -> pa.Array | pa.ChunkedArray:
+    """A pyarrow array of a Series, ExtensionArray, list or array, as its chunks if it has them (no copy)."""
+    return values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, from_pandas=True)
+
+
+def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numpy array of an Arrow array of numbers or booleans (nulls as NaN or None)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    return values.to_numpy(zero_copy_only=False)
 
 
 def _numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -424,24 +430,28 @@ def _numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         except pa.ArrowInvalid:
             pass
         else:
-            missing = raw.is_null().to_numpy(zero_copy_only=False)
-            return numbers.to_numpy(zero_copy_only=False), missing, np.zeros(len(raw), dtype=bool)
-    text = _arrow(_text(series))
-    missing = text.is_null().to_numpy(zero_copy_only=False)
+            return _numpy(numbers), _numpy(raw.is_null()), np.zeros(len(raw), dtype=bool)
+    text = _arrow(_text(series).array)
+    missing = _numpy(text.is_null())
     try:
         numbers = text.cast(pa.float64())
         not_number = np.zeros(len(text), dtype=bool)
     except pa.ArrowInvalid:  # some cells are not numbers: find them
         ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
         numbers = pc.if_else(ok, text, None).cast(pa.float64())
-        not_number = ~missing & ~ok.to_numpy(zero_copy_only=False)
-    return numbers.to_numpy(zero_copy_only=False), missing, not_number
+        not_number = ~missing & ~_numpy(ok)
+    return _numpy(numbers), missing, not_number
 
 
-def _codes(text: pd.Series, table: dict[str, int], size: int) -> np.ndarray:
-    """Index into the choices of each value (matched like headers): -1 missing, ``size`` unknown."""
+def _codes(series: pd.Series, table: dict[str, int], size: int) -> np.ndarray:
+    """Index into the choices of each cell (matched like headers): -1 missing or blank, ``size`` unknown.
+
+    Text columns are factorised as they are (the few distinct values are then stripped and
+    matched), other columns after :func:`_text` (so that a spreadsheet's 1.0 reads as 1).
+    """
+    text = series if isinstance(series.dtype, pd.StringDtype) else _text(series)
     codes, uniques = pd.factorize(text)
-    mapped = np.array([table.get(_norm(u), size) for u in uniques] + [-1], dtype=np.int64)
+    mapped = np.array([table.get(_norm(u), size) if _norm(u) else -1 for u in uniques] + [-1], dtype=np.int64)
     return mapped[codes]
 
 
@@ -470,8 +480,6 @@ def _convert(series: pd.Series, f: sch.Field) -> tuple[object, np.ndarray, list[
             checks.append((low, "must not be negative" if f.min_value == 0 else f"must be ≥ {f.min_value:g}"))
             ok &= ~low
         return _typed(pd.Series(np.where(ok, numbers, np.nan)), f), missing, checks
-    text = _text(series)
-    missing = text.isna().to_numpy()
     if f.type in (sch.CATEGORY, sch.BOOL):
         if f.type == sch.CATEGORY:
             choices = list(f.choices)
@@ -481,10 +489,12 @@ def _convert(series: pd.Series, f: sch.Field) -> tuple[object, np.ndarray, list[
             choices = [False, True]
             table = {**dict.fromkeys(_FALSE, 0), **dict.fromkeys(_TRUE, 1)}
             expected = "expected yes or no: 是/否, true/false, 1/0, Y/N"
-        codes = _codes(text, table, len(choices))
+        codes = _codes(series, table, len(choices))
         checks.append((codes == len(choices), expected))
         options = pd.array([*choices, None], dtype=_DTYPES.get(f.type, "str"))
-        return _typed(pd.Series(options.take(codes % len(options))), f), missing, checks
+        return _typed(pd.Series(options.take(codes % len(options))), f), codes == -1, checks
+    text = _text(series)
+    missing = text.isna().to_numpy()
     if f.type == sch.DATE:
         cleaned = text.str.replace(r"(\d)\s*[年月]\s*", r"\1-", regex=True).str.replace("日", "", regex=False)
         stamps = pd.to_datetime(cleaned, errors="coerce", format="mixed")
@@ -558,6 +568,13 @@ def stable_hash(values: object) -> np.ndarray:
     zero-padded) and folded with the splitmix64 finaliser, seeded with the length.
     """
     arr = pc.fill_null(_arrow(values).cast(pa.large_binary()), b"")
+    if isinstance(arr, pa.ChunkedArray):  # each chunk on its own: no copy into one buffer
+        return np.concatenate([_hash_array(c) for c in arr.chunks] or [np.zeros(0, dtype=np.uint64)])
+    return _hash_array(arr)
+
+
+def _hash_array(arr: pa.Array) -> np.ndarray:
+    """:func:`stable_hash` of one contiguous ``large_binary`` array without nulls."""
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     body = arr.buffers()[2]
     data = np.zeros(offsets[-1] + 8, dtype=np.uint8)
@@ -611,7 +628,7 @@ def _content_ids(
     rounded to 1e-6°, and the kind, so that re-importing the same rows gives the same ids.
     """
     n = len(lon)
-    h = stable_hash(pd.Series(names, dtype="str").str.lower())
+    h = stable_hash(pc.utf8_lower(_arrow(pd.array(names, dtype="str"))))
     for coord in (lon, lat):
         h = _mix(h ^ np.round(np.nan_to_num(coord) * 1e6).astype(np.int64).view(np.uint64))
     if wkb is not None:

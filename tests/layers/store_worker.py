@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     frame = make_frame(seed, rows)
     if "--slow-parts" in options:
         store._WRITE_CACHE_KIB = 64
-        layer_blob.PART_BYTES = 64 * 1024
+        layer_blob.CHUNK_BYTES = 64 * 1024
         store._after_part = lambda number: time.sleep(0.02)
     if "--hold" in options:
         marker = Path(options[options.index("--hold") + 1])

@@ -77,10 +77,23 @@ def test_point_rows_blob_is_geoparquet_point_encoding_that_geopandas_reads(tmp_p
     assert back["id"].tolist() == ["nc-a", "nc-b", "nc-c"]
 
 
-def test_decode_gives_back_exactly_what_the_point_rows_describe() -> None:
+def test_decode_gives_back_exactly_what_the_point_rows_describe(monkeypatch) -> None:
     rows = _rows()
-    back = decode_layer(layer_blob.split(encode_layer(rows), part_bytes=500), rows.columns)
+    monkeypatch.setattr(layer_blob, "CHUNK_BYTES", 1)  # a chunk a row
+    chunks = [c.to_pybytes() for c in layer_blob.encode_chunks(rows)]
+    assert len(chunks) == 3
+    assert_geodataframe_equal(decode_layer(chunks, rows.columns), rows.to_geodataframe())
+
+
+def test_blobs_stored_as_byte_pieces_of_one_file_still_decode() -> None:
+    # how versions were stored before chunks: one file cut into pieces of at most 256 MiB
+    rows = _rows()
+    data = encode_layer(rows).to_pybytes()
+    pieces = [data[i : i + 500] for i in range(0, len(data), 500)]
+    assert len(pieces) > 2
+    back = decode_layer(pieces, rows.columns, whole=False)
     assert_geodataframe_equal(back, rows.to_geodataframe())
+    assert layer_blob.decode_ids(pieces, whole=False) == ["nc-a", "nc-b", "nc-c"]
 
 
 def test_blobs_written_in_wkb_still_decode() -> None:

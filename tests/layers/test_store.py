@@ -187,20 +187,20 @@ def test_crs84_is_stored_as_epsg_4326(ws):
     assert ws.read("net_cafes").crs == "EPSG:4326"
 
 
-def test_a_version_is_a_geoparquet_blob_in_parts_written_in_one_transaction(ws, monkeypatch):
+def test_a_version_is_geoparquet_chunks_of_consecutive_rows_written_in_one_transaction(ws, monkeypatch):
     written = _frame([Point(116 + i / 100, 39) for i in range(500)])
-    monkeypatch.setattr(layer_blob, "PART_BYTES", 4_000)
+    monkeypatch.setattr(layer_blob, "CHUNK_BYTES", 4_000)
     _write(ws, "net_cafes", written)
     with closing(sqlite3.connect(ws.gpkg_path)) as con:
-        parts = con.execute("SELECT part, data FROM civicmap_layer_data WHERE kind = 'net_cafes' AND version = 1 "
-                            "ORDER BY part").fetchall()  # fmt: skip
-    assert [p for p, _ in parts] == list(range(len(parts))) and len(parts) > 2
-    assert all(len(d) <= 4_000 for _, d in parts)
-    blob = b"".join(d for _, d in parts)
-    assert blob[:4] == b"PAR1" and blob[-4:] == b"PAR1"
-    plain = gpd.read_parquet(io.BytesIO(blob))  # any GeoParquet reader can open it
-    assert_geodataframe_equal(plain, written, check_crs=False)
+        parts = con.execute("SELECT part, data, whole FROM civicmap_layer_data WHERE kind = 'net_cafes' "
+                            "AND version = 1 ORDER BY part").fetchall()  # fmt: skip
+    assert [p for p, _, _ in parts] == list(range(len(parts))) and len(parts) > 2
+    assert all(whole == 1 for _, _, whole in parts)
+    chunks = [gpd.read_parquet(io.BytesIO(d)) for _, d, _ in parts]  # any GeoParquet reader opens each
+    assert all(d[:4] == b"PAR1" and d[-4:] == b"PAR1" for _, d, _ in parts)
+    assert_geodataframe_equal(pd.concat(chunks, ignore_index=True), written, check_crs=False)
     assert_geodataframe_equal(ws.read("net_cafes"), written)
+    assert ws.ids("net_cafes") == set(written["id"])
 
     def fail(name):
         raise RuntimeError(f"power cut while writing {name}")
@@ -212,6 +212,30 @@ def test_a_version_is_a_geoparquet_blob_in_parts_written_in_one_transaction(ws, 
         assert con.execute("SELECT DISTINCT version FROM civicmap_layer_data").fetchall() == [(1,)]
     assert ws.versions("net_cafes") == [1] and [r.version for r in ws.history()] == [1]
     assert_geodataframe_equal(ws.read("net_cafes"), written)
+
+
+def test_a_workspace_from_before_chunks_gains_the_column_and_reads_its_pieces(tmp_path):
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    written = _frame([Point(116 + i / 100, 39) for i in range(200)])
+    _write(ws, "net_cafes", written)
+    data = layer_blob.encode_layer(written).to_pybytes()
+    with closing(sqlite3.connect(ws.gpkg_path)) as con, con:  # as an earlier civicmap left it
+        con.execute("DROP TABLE civicmap_layer_data")
+        con.execute("CREATE TABLE civicmap_layer_data (kind TEXT NOT NULL, version INTEGER NOT NULL, "
+                    "part INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, version, part))")  # fmt: skip
+        for number, start in enumerate(range(0, len(data), 1_000)):
+            con.execute("INSERT INTO civicmap_layer_data VALUES ('net_cafes', 1, ?, ?)",
+                        (number, data[start : start + 1_000]))  # fmt: skip
+    reopened = Workspace.open(tmp_path / "ws")
+    with closing(sqlite3.connect(ws.gpkg_path)) as con:
+        columns = [r[1] for r in con.execute("PRAGMA table_info(civicmap_layer_data)")]
+        wholes = {r[0] for r in con.execute("SELECT whole FROM civicmap_layer_data")}
+    assert columns[-1] == "whole" and wholes == {0}
+    assert_geodataframe_equal(reopened.read("net_cafes"), written)
+    assert reopened.ids("net_cafes") == set(written["id"])
+    _write(reopened, "net_cafes", written.iloc[:5])  # new versions are chunks, next to the pieces
+    assert_geodataframe_equal(reopened.read("net_cafes"), written.iloc[:5])
+    assert_geodataframe_equal(reopened.read("net_cafes", version=1), written)
 
 
 # ------------------------------------------------------------------ never imported
