@@ -27,6 +27,32 @@ class WorkspaceError(CivicmapError):
     """A workspace that is missing, locked or unreadable."""
 
 
+class Message(str):
+    """An English message that keeps its template and values, so that a page can show it translated.
+
+    ``Message("must be ≥ {low}", low=5)`` is the string ``"must be ≥ 5"`` everywhere (the CLI,
+    the rejected-rows file, the API's ``expected``); the web pages look ``template`` up in
+    their catalogue and fill in ``params`` (see ``webmap.uploads.problem_text``).  Templates
+    are extracted for translation with the keyword ``Message`` (``webmap/babel.cfg``).
+    """
+
+    template: str
+    params: dict[str, object]
+
+    def __new__(cls, template: str, **params: object) -> Message:
+        text = super().__new__(cls, template.format(**params) if params else template)
+        text.template = template
+        text.params = params
+        return text
+
+    def __reduce__(self) -> tuple:  # pickles (and deep-copies) with its template
+        return (_message, (self.template, self.params))
+
+
+def _message(template: str, params: dict[str, object]) -> Message:
+    return Message(template, **params)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found in one place of an input file.

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.crs import parse_crs
-from layers.errors import LayerError, Problem
+from layers.errors import LayerError, Message, Problem
 from layers.readers import read_table
 from layers.schema import VENUE_KINDS, get_schema
 from layers.store import Workspace
@@ -175,7 +175,7 @@ def import_file(
         raise LayerError(report.problems)
     if report.rows_valid == 0:
         raise LayerError(
-            report.problems or [Problem(report.source, None, None, None, "the file has no rows")]
+            report.problems or [Problem(report.source, None, None, None, Message("the file has no rows"))]
         )
     if report.problems:
         report.rejected_path = _write_rejected(result.rejected, path)

@@ -34,7 +34,7 @@ import pyogrio
 from pyarrow import csv as pacsv
 
 from geo.crs import Datum, parse_crs
-from layers.errors import LayerError
+from layers.errors import LayerError, Message
 
 __all__ = ["FORMATS", "RawTable", "detect_encoding", "read_table"]
 
@@ -127,12 +127,16 @@ def read_table(path: str | Path, *, layer: str | None = None) -> RawTable:
     if fmt is None:
         raise LayerError.single(
             source,
-            f"unsupported file type {path.suffix or '(none)'!r}; expected one of: {', '.join(FORMATS)}",
+            Message(
+                "unsupported file type {suffix!r}; expected one of: {formats}",
+                suffix=path.suffix or "(none)",
+                formats=", ".join(FORMATS),
+            ),
         )
     if not path.is_file():
-        raise LayerError.single(source, "file not found")
+        raise LayerError.single(source, Message("file not found"))
     if path.stat().st_size == 0:
-        raise LayerError.single(source, "file is empty")
+        raise LayerError.single(source, Message("file is empty"))
     try:
         if fmt == "csv":
             raw = _read_csv(path, source)
@@ -153,7 +157,9 @@ def read_table(path: str | Path, *, layer: str | None = None) -> RawTable:
         pyogrio.errors.DataLayerError,
     ) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise LayerError.single(source, f"cannot be read as {fmt}: {first_line}") from None
+        raise LayerError.single(
+            source, Message("cannot be read as {format}: {reason}", format=fmt, reason=first_line)
+        ) from None
     logger.info(
         "read %s: %d rows, %d columns (%s%s)",
         source,
@@ -196,7 +202,7 @@ def _read_csv(path: Path, source: str) -> RawTable:
         pass
     encoding = detect_encoding(data)
     if encoding is None:
-        raise LayerError.single(source, "text encoding not recognised; save the file as UTF-8 CSV")
+        raise LayerError.single(source, Message("text encoding not recognised; save the file as UTF-8 CSV"))
     return _parse_csv(data, source, encoding)
 
 
@@ -205,7 +211,7 @@ def _parse_csv(data: bytes, source: str, encoding: str) -> RawTable:
     head = data[:_TEXT_HEAD_BYTES].decode(encoding, errors="ignore").lstrip("\ufeff")
     first_line = head.splitlines()[0] if head.strip() else ""
     if not first_line.strip():
-        raise LayerError.single(source, "file is empty (no header row)")
+        raise LayerError.single(source, Message("file is empty (no header row)"))
     counts = {sep: first_line.count(sep) for sep in (",", "\t", ";")}
     sep = max(counts, key=lambda s: (counts[s], s == ","))
     try:
@@ -225,7 +231,9 @@ def _parse_csv(data: bytes, source: str, encoding: str) -> RawTable:
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
-        raise LayerError.single(source, f"cannot be read as CSV: {str(err).strip()}") from None
+        raise LayerError.single(
+            source, Message("cannot be read as CSV: {reason}", reason=str(err).strip())
+        ) from None
     table = arrow.to_pandas()
     frame, blank = _split_header(table)
     return RawTable(source, frame, None, False, "csv", encoding=encoding, blank_rows=blank)
@@ -233,17 +241,21 @@ def _parse_csv(data: bytes, source: str, encoding: str) -> RawTable:
 
 def _read_xlsx(path: Path, source: str, sheet: str | None) -> RawTable:
     if not zipfile.is_zipfile(path):
-        raise LayerError.single(source, "not a valid .xlsx workbook (corrupt, or an old .xls: save as .xlsx)")
+        raise LayerError.single(
+            source, Message("not a valid .xlsx workbook (corrupt, or an old .xls: save as .xlsx)")
+        )
     with warnings.catch_warnings():
         # openpyxl warns about styles and data-validation extensions it does not need
         warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
         with pd.ExcelFile(path, engine="openpyxl") as book:
             if sheet is not None and sheet not in book.sheet_names:
                 sheets = ", ".join(book.sheet_names)
-                raise LayerError.single(source, f"sheet {sheet!r} not found; sheets: {sheets}")
+                raise LayerError.single(
+                    source, Message("sheet {sheet!r} not found; sheets: {sheets}", sheet=sheet, sheets=sheets)
+                )
             table = pd.read_excel(book, sheet_name=sheet or 0, header=None, dtype=object)
     if table.empty:
-        raise LayerError.single(source, "the sheet is empty (no header row)")
+        raise LayerError.single(source, Message("the sheet is empty (no header row)"))
     frame, blank = _split_header(table)
     return RawTable(source, frame, None, False, "xlsx", blank_rows=blank)
 
@@ -293,26 +305,44 @@ def _pick_layer(target: str, source: str, layer: str | None) -> str | None:
     names = [str(n) for n in pyogrio.list_layers(target)[:, 0]]
     if layer is None:
         if len(names) > 1:
-            raise LayerError.single(source, f"file has {len(names)} layers ({', '.join(names)}); name one")
+            raise LayerError.single(
+                source,
+                Message(
+                    "file has {count} layers ({layers}); name one", count=len(names), layers=", ".join(names)
+                ),
+            )
         return None
     if layer not in names:
-        raise LayerError.single(source, f"layer {layer!r} not found; layers: {', '.join(names)}")
+        raise LayerError.single(
+            source,
+            Message("layer {layer!r} not found; layers: {layers}", layer=layer, layers=", ".join(names)),
+        )
     return layer
 
 
 def _zip_member(path: Path, source: str, layer: str | None) -> str:
     if not zipfile.is_zipfile(path):
-        raise LayerError.single(source, "not a valid zip archive (corrupt or not a zip)")
+        raise LayerError.single(source, Message("not a valid zip archive (corrupt or not a zip)"))
     with zipfile.ZipFile(path) as archive:
         shps = [n for n in archive.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX")]
     if not shps:
-        raise LayerError.single(source, "zip archive holds no shapefile (.shp)")
+        raise LayerError.single(source, Message("zip archive holds no shapefile (.shp)"))
     if layer is not None:
         shps = [n for n in shps if layer in (n, Path(n).name, Path(n).stem)] or shps
         if len(shps) > 1 or layer not in (shps[0], Path(shps[0]).name, Path(shps[0]).stem):
-            raise LayerError.single(source, f"shapefile {layer!r} not in the zip; found: {', '.join(shps)}")
+            raise LayerError.single(
+                source,
+                Message(
+                    "shapefile {layer!r} not in the zip; found: {found}", layer=layer, found=", ".join(shps)
+                ),
+            )
     elif len(shps) > 1:
-        raise LayerError.single(source, f"zip holds {len(shps)} shapefiles ({', '.join(shps)}); name one")
+        raise LayerError.single(
+            source,
+            Message(
+                "zip holds {count} shapefiles ({found}); name one", count=len(shps), found=", ".join(shps)
+            ),
+        )
     return f"/vsizip/{path.resolve()}/{shps[0]}"
 
 

@@ -30,7 +30,7 @@ import shapely
 
 from geo.crs import Datum, geometry_to_wgs84, parse_crs, to_wgs84
 from layers import schema as sch
-from layers.errors import CRSError, LayerError, Problem
+from layers.errors import CRSError, LayerError, Message, Problem
 from layers.layer_blob import PointRows
 from layers.readers import RawTable
 
@@ -194,7 +194,7 @@ def validate_table(raw: RawTable, kind: str, *, crs: object = None) -> Validatio
     rows = np.asarray(frame.index, dtype=np.int64)
     col = _Collector(raw.source, rows, [str(c) for c in frame.columns])
     if n == 0:
-        col.file_problem("no data rows")
+        col.file_problem(Message("no data rows"))
     targets, extras = _map_headers(raw, schema, col)
     headers = {t: str(frame.columns[p]) for t, p in targets.items()}
     datum = _resolve_crs(raw, crs, col)
@@ -205,7 +205,12 @@ def validate_table(raw: RawTable, kind: str, *, crs: object = None) -> Validatio
             if f.required:
                 accepted = ", ".join(dict.fromkeys((f.name, *f.aliases)))
                 col.file_problem(
-                    f"required column {f.name} ({f.label_zh}) is missing; accepted headers: {accepted}"
+                    Message(
+                        "required column {field} ({label}) is missing; accepted headers: {accepted}",
+                        field=f.name,
+                        label=f.label_zh,
+                        accepted=accepted,
+                    )
                 )
             values[f.name] = _constant(f, n)
             continue
@@ -214,7 +219,7 @@ def validate_table(raw: RawTable, kind: str, *, crs: object = None) -> Validatio
         for mask, expected in checks:
             col.add(mask, headers[f.name], series, expected)
         if f.required:
-            col.add(missing, headers[f.name], series, "required value missing")
+            col.add(missing, headers[f.name], series, Message("required value missing"))
         values[f.name] = converted
     given_ids = _check_ids(frame, targets, col)
     geom = _Geometry(raw, schema, targets, headers, datum, col)
@@ -281,7 +286,13 @@ def check_parents(
     orphan = np.flatnonzero(~valid[name].isin(list(parent_ids)).to_numpy())
     rows = valid["source_row"].to_numpy()
     return [
-        Problem(source, int(rows[i]), header, valid[name].iat[i], f"no {parent_kind} with this id")
+        Problem(
+            source,
+            int(rows[i]),
+            header,
+            valid[name].iat[i],
+            Message("no {parent} with this id", parent=parent_kind),
+        )
         for i in orphan
     ]
 
@@ -328,7 +339,10 @@ def _map_headers(
             extras[name] = pos
         elif target in targets:
             first = raw.frame.columns[targets[target]]
-            col.file_problem(f"columns {first!r} and {header!r} both give {target.lstrip('_')}; keep one")
+            col.file_problem(
+                Message("columns {first!r} and {second!r} both give {target}; keep one",
+                        first=str(first), second=str(header), target=target.lstrip("_"))
+            )  # fmt: skip
         else:
             targets[target] = pos
     return targets, extras
@@ -351,13 +365,13 @@ def _resolve_crs(raw: RawTable, crs: object, col: _Collector) -> Datum | None:
     declared = raw.file_crs
     if declared is not None and user is not None and not _same_crs(declared, user):
         col.file_problem(
-            f"the file declares CRS {declared} but crs {user} was given; omit crs to use the file's own, "
-            f"or correct the file"
-        )
+            Message("the file declares CRS {declared} but crs {given} was given; omit crs to use the file's own, "
+                    "or correct the file", declared=str(declared), given=str(user))
+        )  # fmt: skip
         return None
     datum = declared or user or raw.default_crs
     if datum is None:
-        col.file_problem("no CRS given; pass --crs wgs84|cgcs2000|gcj02|bd09|EPSG:...")
+        col.file_problem(Message("no CRS given; pass --crs wgs84|cgcs2000|gcj02|bd09|EPSG:..."))
     return datum
 
 
@@ -469,26 +483,31 @@ def _convert(series: pd.Series, f: sch.Field) -> tuple[object, np.ndarray, list[
     if f.type in (sch.INT, sch.FLOAT):
         numbers, missing, not_number = _numbers(series)
         ok = np.isfinite(numbers)
-        checks.append((not_number, "not a number"))
-        checks.append((~missing & ~not_number & ~ok, "not a finite number"))
+        checks.append((not_number, Message("not a number")))
+        checks.append((~missing & ~not_number & ~ok, Message("not a finite number")))
         if f.type == sch.INT:
             fractional = ok & ((numbers != np.floor(numbers)) | (np.abs(numbers) > 2**53))
-            checks.append((fractional, "not an integer (a whole number)"))
+            checks.append((fractional, Message("not an integer (a whole number)")))
             ok &= ~fractional
         if f.min_value is not None:
             low = ok & (numbers < f.min_value)
-            checks.append((low, "must not be negative" if f.min_value == 0 else f"must be ≥ {f.min_value:g}"))
+            too_low = (
+                Message("must not be negative")
+                if f.min_value == 0
+                else Message("must be ≥ {low}", low=format(f.min_value, "g"))
+            )
+            checks.append((low, too_low))
             ok &= ~low
         return _typed(pd.Series(np.where(ok, numbers, np.nan)), f), missing, checks
     if f.type in (sch.CATEGORY, sch.BOOL):
         if f.type == sch.CATEGORY:
             choices = list(f.choices)
             table = {_norm(v): i for i, (c, sp) in enumerate(f.choices.items()) for v in (c, *sp)}
-            expected = f"unknown value; allowed: {f.allowed_text()}"
+            expected = Message("unknown value; allowed: {allowed}", allowed=f.allowed_text())
         else:
             choices = [False, True]
             table = {**dict.fromkeys(_FALSE, 0), **dict.fromkeys(_TRUE, 1)}
-            expected = "expected yes or no: 是/否, true/false, 1/0, Y/N"
+            expected = Message("expected yes or no: 是/否, true/false, 1/0, Y/N")
         codes = _codes(series, table, len(choices))
         checks.append((codes == len(choices), expected))
         options = pd.array([*choices, None], dtype=_DTYPES.get(f.type, "str"))
@@ -498,7 +517,7 @@ def _convert(series: pd.Series, f: sch.Field) -> tuple[object, np.ndarray, list[
     if f.type == sch.DATE:
         cleaned = text.str.replace(r"(\d)\s*[年月]\s*", r"\1-", regex=True).str.replace("日", "", regex=False)
         stamps = pd.to_datetime(cleaned, errors="coerce", format="mixed")
-        checks.append((~missing & stamps.isna().to_numpy(), "not a date (e.g. 2024-05-31)"))
+        checks.append((~missing & stamps.isna().to_numpy(), Message("not a date (e.g. 2024-05-31)")))
         return _typed(stamps, f), missing, checks
     return _typed(text, f), missing, checks
 
@@ -518,7 +537,7 @@ def _check_ids(
         for pos in np.flatnonzero(dup):
             rows_of.setdefault(ids.iat[pos], []).append(int(col.rows[pos]))
         expected = {
-            p: f"duplicate id; used in rows {', '.join(map(str, rows_of[ids.iat[p]]))}"
+            p: Message("duplicate id; used in rows {rows}", rows=", ".join(map(str, rows_of[ids.iat[p]])))
             for p in np.flatnonzero(dup)
         }
         col.add(dup, str(frame.columns[targets["id"]]), series, expected)
@@ -722,8 +741,8 @@ class _Geometry:
             with np.errstate(invalid="ignore"):
                 geoms = shapely.from_wkt(text, on_invalid="ignore")
             given = pd.notna(text)
-            col.add(given & shapely.is_missing(geoms), self.field, source, "not valid WKT")
-            col.add(~given, self.field, source, "required value missing (WKT geometry)")
+            col.add(given & shapely.is_missing(geoms), self.field, source, Message("not valid WKT"))
+            col.add(~given, self.field, source, Message("required value missing (WKT geometry)"))
             self._shapes(geoms, source, schema, col, report_missing=False)
         elif "_lon" in targets and "_lat" in targets:
             self.field = f"{headers['_lon']}/{headers['_lat']}"
@@ -731,20 +750,25 @@ class _Geometry:
             for target, pos in (("_lon", 0), ("_lat", 1)):
                 series = raw.frame.iloc[:, targets[target]]
                 numbers, missing, not_number = _numbers(series)
-                col.add(missing, headers[target], series, "required value missing")
-                col.add(not_number, headers[target], series, "not a number")
+                col.add(missing, headers[target], series, Message("required value missing"))
+                col.add(not_number, headers[target], series, Message("not a number"))
                 col.add(
                     ~missing & ~not_number & ~np.isfinite(numbers),
                     headers[target],
                     series,
-                    "non-finite coordinate",
+                    Message("non-finite coordinate"),
                 )
                 self.usable &= np.isfinite(numbers)
                 self.bounds[:, pos] = self.bounds[:, pos + 2] = numbers
         else:
             lon, lat, wkt = ("/".join(a[:5]) for a in (sch.LON_ALIASES, sch.LAT_ALIASES, sch.WKT_ALIASES))
             col.file_problem(
-                f"no coordinates: expected longitude ({lon}) and latitude ({lat}) columns, or WKT ({wkt})"
+                Message(
+                    "no coordinates: expected longitude ({lon}) and latitude ({lat}) columns, or WKT ({wkt})",
+                    lon=lon,
+                    lat=lat,
+                    wkt=wkt,
+                )
             )
         self.is_point = self.family == 1
         self.lon, self.lat = np.full(n, np.nan), np.full(n, np.nan)
@@ -767,11 +791,12 @@ class _Geometry:
         empty = shapely.is_empty(geoms)
         accepted = np.isin(self.family, [_FAMILIES.index(g) for g in schema.geometry])
         if report_missing:
-            col.add(missing, self.field, source, "required value missing (no geometry)")
-        col.add(empty, self.field, source, "empty geometry")
+            col.add(missing, self.field, source, Message("required value missing (no geometry)"))
+        col.add(empty, self.field, source, Message("empty geometry"))
         wrong = ~missing & ~empty & ~accepted
         allowed = " or ".join(schema.geometry)
-        expected = {p: f"{_TYPE_NAMES[type_id[p] + 1]} not accepted for {schema.kind}; expected {allowed}"
+        expected = {p: Message("{type} not accepted for {kind}; expected {allowed}",
+                               type=_TYPE_NAMES[type_id[p] + 1], kind=schema.kind, allowed=allowed)
                     for p in np.flatnonzero(wrong)}  # fmt: skip
         col.add(wrong, self.field, source, expected)
         self.bounds = shapely.bounds(geoms)
@@ -780,7 +805,12 @@ class _Geometry:
         if len(others):
             coords, index = shapely.get_coordinates(geoms[others], return_index=True)
             finite[others[np.unique(index[~np.isfinite(coords).all(axis=1)])]] = False
-        col.add(~missing & ~empty & ~finite, self.field, source, "non-finite coordinate (NaN or infinity)")
+        col.add(
+            ~missing & ~empty & ~finite,
+            self.field,
+            source,
+            Message("non-finite coordinate (NaN or infinity)"),
+        )
         self.usable = ~missing & ~empty & accepted & finite
 
     def _place(self, col: _Collector) -> None:
@@ -800,10 +830,12 @@ class _Geometry:
         swapped = _in_china(*_lonlat(b[:, 1], b[:, 0], self.datum)) & _in_china(
             *_lonlat(b[:, 3], b[:, 2], self.datum)
         )
-        where = f"outside China (73–136°E, 3–54°N) when read as {self.datum}"
-        expected = {
-            p: where + ("; lon/lat look swapped" if s else "") for p, s in zip(out, swapped, strict=True)
-        }
+        datum = str(self.datum)
+        outside = Message("outside China (73–136°E, 3–54°N) when read as {datum}", datum=datum)
+        turned = Message(
+            "outside China (73–136°E, 3–54°N) when read as {datum}; lon/lat look swapped", datum=datum
+        )
+        expected = {p: turned if s else outside for p, s in zip(out, swapped, strict=True)}
         mask = np.zeros(len(self.usable), dtype=bool)
         mask[out] = True
         values = (
@@ -820,7 +852,7 @@ class _Geometry:
         if not len(invalid):
             return
         reasons = shapely.is_valid_reason(self.geoms[invalid])
-        expected = {p: f"invalid geometry: {r}; fix the outline (not repaired automatically)"
+        expected = {p: Message("invalid geometry: {reason}; fix the outline (not repaired automatically)", reason=r)
                     for p, r in zip(invalid, reasons, strict=True)}  # fmt: skip
         mask = np.zeros(len(self.usable), dtype=bool)
         mask[invalid] = True

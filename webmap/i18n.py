@@ -10,7 +10,7 @@ is missing or older than its ``.po`` (so a fresh clone works with no build step)
 
 Updating after changing strings::
 
-    pybabel extract -F webmap/babel.cfg -k _l --no-location --sort-output -o webmap/translations/messages.pot .
+    pybabel extract -F webmap/babel.cfg -k _l -k Message --no-location --sort-output -o webmap/translations/messages.pot .
     pybabel update -i webmap/translations/messages.pot -d webmap/translations
     # translate the new entries in webmap/translations/zh/LC_MESSAGES/messages.po
 

@@ -75,7 +75,15 @@ _SCHEMAS: dict[str, Any] = {
             "row": _nullable("integer"),
             "field": _nullable("string"),
             "value": {"description": "The value as read (any JSON type)."},
-            "expected": {"type": "string"},
+            "expected": {"type": "string", "description": "What was expected, in English."},
+            "template": {
+                "type": "string",
+                "description": "The English template of expected (a stable key to translate it), when it has one.",
+            },
+            "params": {
+                "type": "object",
+                "description": "The values that fill the template's {placeholders}.",
+            },
         },
     },
     "Me": {

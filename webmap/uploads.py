@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask import current_app
+from flask_babel import gettext
 
-from layers.errors import CivicmapError
+from layers.errors import CivicmapError, Message
 
 log = logging.getLogger(__name__)
 
@@ -332,14 +333,35 @@ def json_safe(value: Any) -> Any:
 
 
 def problem_dict(problem) -> dict[str, Any]:
-    """A :class:`~layers.errors.Problem` as ``{source, row, field, value, expected}``."""
-    return {
+    """A :class:`~layers.errors.Problem` as ``{source, row, field, value, expected}``.
+
+    ``expected`` is English; when it is a :class:`~layers.errors.Message`, ``template`` and
+    ``params`` are added so that a page can show it in the reader's language
+    (:func:`problem_text`).
+    """
+    out = {
         "source": problem.source,
         "row": problem.row,
         "field": problem.field,
         "value": json_safe(problem.value),
-        "expected": problem.expected,
+        "expected": str(problem.expected),
     }
+    if isinstance(problem.expected, Message):
+        out["template"] = problem.expected.template
+        out["params"] = {key: json_safe(value) for key, value in problem.expected.params.items()}
+    return out
+
+
+def problem_text(problem: dict[str, Any]) -> str:
+    """What a problem of :func:`problem_dict` expected, in the language of the request."""
+    template = problem.get("template")
+    if not template:
+        return str(problem.get("expected") or "")
+    try:
+        return gettext(template).format(**problem.get("params", {}))
+    except (KeyError, IndexError, ValueError):  # a translation with broken placeholders
+        log.warning("translation of %r does not fit its values; showing English", template)
+        return str(problem.get("expected") or "")
 
 
 def report_dict(report, result=None, *, preview_rows: int = PREVIEW_ROWS) -> dict[str, Any]:

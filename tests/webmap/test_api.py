@@ -180,6 +180,8 @@ def test_import_via_api(tmp_path):
         "field": "经度",
         "value": "abc",
         "expected": "not a number",
+        "template": "not a number",
+        "params": {},
     } in problems
     assert {(p["row"], p["field"], p["value"]) for p in problems} == {(2, "经度", "abc"), (2, "学段", "abc")}
     assert ws.current_versions() == {}

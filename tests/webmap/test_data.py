@@ -72,11 +72,10 @@ def test_bad_csv_shows_the_report_row_by_row_and_changes_nothing(client, analyst
     response = _upload(client, BAD_SCHOOLS, name="学校.csv")
     assert response.status_code == 302
     html = client.get(response.headers["Location"]).get_data(as_text=True)
-    problems = _cells(html, "problems")
-    assert ["3", "经度", "abc", "not a number"] in problems
+    problems = _cells(html, "problems")  # in the user's language (Chinese)
+    assert ["3", "经度", "abc", "不是数字"] in problems
     assert any(
-        r[:3] == ["3", "学段", "abc"] and r[3].startswith("unknown value; allowed: primary (小学)")
-        for r in problems
+        r[:3] == ["3", "学段", "abc"] and r[3].startswith("未知取值；可选：primary (小学)") for r in problems
     )
     assert any(r[:3] == ["4", "学段", "大学"] for r in problems)
     assert len(problems) == 3
@@ -88,6 +87,45 @@ def test_bad_csv_shows_the_report_row_by_row_and_changes_nothing(client, analyst
     (folder,) = _staged_folders(workspace)
     assert len(folder.name) >= 24 and (folder / "学校.csv").read_bytes() == BAD_SCHOOLS
     assert workspace.current_versions() == {} and workspace.history() == []
+
+
+def test_the_report_speaks_the_users_language_and_the_api_stays_english(client, make_user, login, workspace):
+    # row 2: lon/lat swapped; row 3: a negative terminal count and an unknown status
+    cafes = "名称,经度,纬度,状态,终端数\n甲网吧,108.94,34.25,正常,80\n乙网吧,34.26,108.95,正常,60\n丙网吧,108.96,34.27,营业中,-5\n"
+    make_user("eng", "analyst", locale="en")
+    login("eng")
+    html = client.get(_upload(client, cafes.encode(), kind="net_cafes").headers["Location"]).get_data(
+        as_text=True
+    )
+    english = {tuple(r[:2]): r[3] for r in _cells(html, "problems")}
+    assert (
+        english[("2", "经度/纬度")]
+        == "outside China (73–136°E, 3–54°N) when read as wgs84; lon/lat look swapped"
+    )
+    assert english[("3", "终端数")] == "must not be negative"
+    assert english[("3", "状态")].startswith("unknown value; allowed: licensed (正常")
+    make_user("zhang", "analyst")
+    login("zhang")
+    html = client.get(_upload(client, cafes.encode(), kind="net_cafes").headers["Location"]).get_data(
+        as_text=True
+    )
+    chinese = {tuple(r[:2]): r[3] for r in _cells(html, "problems")}
+    (first,) = _cells(html, "preview")
+    assert first[1] == "甲网吧" and "持证" in first  # the stored 'licensed', in words
+    assert chinese == {
+        ("2", "经度/纬度"): "按 wgs84 解读时位于中国范围（东经 73–136°、北纬 3–54°）之外；经纬度似乎填反了",
+        ("3", "终端数"): "不能为负数",
+        ("3", "状态"): "未知取值；可选：" + english[("3", "状态")].split("allowed: ", 1)[1],
+    }
+    # scripts read the same English text from the API, with the template and values to translate it
+    form = {"file": (io.BytesIO(cafes.encode()), "cafes.csv"), "crs": "wgs84"}
+    response = client.post("/api/v1/import/net_cafes", data=form, content_type="multipart/form-data")
+    assert response.status_code == 400 and workspace.current_versions() == {}
+    body = response.get_json()
+    negative = next(p for p in body["problems"] if p["field"] == "终端数")
+    assert negative["expected"] == "must not be negative" and negative["template"] == "must not be negative"
+    swapped = next(p for p in body["problems"] if p["row"] == 2)
+    assert swapped["params"] == {"datum": "wgs84"} and swapped["expected"] == english[("2", "经度/纬度")]
 
 
 def test_confirm_all_or_nothing_imports_and_audits(client, analyst, workspace):
@@ -329,7 +367,7 @@ def test_stage_upload_counts_bytes_itself_when_no_length_was_declared(app, works
 def test_table_without_a_datum_and_unreadable_files_get_a_file_level_report(client, analyst, workspace):
     html = client.get(_upload(client, GOOD_SCHOOLS, datum="").headers["Location"]).get_data(as_text=True)
     (problem,) = _cells(html, "problems")
-    assert problem[:3] == ["—", "—", "—"] and "crs" in problem[3].lower()
+    assert problem[:3] == ["—", "—", "—"] and problem[3].startswith("未指定坐标系")
     assert 'value="all"' not in html and 'value="partial"' not in html
     broken = client.get(
         _upload(client, b'{"type": "FeatureCollection", oops', name="x.geojson").headers["Location"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from webmap import accounts
 from webmap.i18n import TRANSLATIONS, compile_catalogs, format_distance, format_number, format_timestamp
 
 WEBMAP = Path(__file__).resolve().parents[2] / "webmap"
+LAYERS = WEBMAP.parent / "layers"
 
 
 def _extracted_ids() -> set[str]:
@@ -26,7 +28,25 @@ def _extracted_ids() -> set[str]:
         str(WEBMAP), method_map, keywords=keywords
     ):
         ids.add(message if isinstance(message, str) else message[0])
-    return ids
+    return ids | _problem_templates()
+
+
+def _problem_templates() -> set[str]:
+    """The templates of layers.errors.Message: what validation says of a file, shown on the report page."""
+    found = extract_from_dir(str(LAYERS), [("**.py", "python")], keywords={"Message": None})
+    return {message for _file, _line, message, _comments, _context in found}
+
+
+def test_problem_templates_are_found_and_keep_their_placeholders_in_chinese():
+    with (TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        catalog = read_po(fh, locale="zh")
+    templates = _problem_templates()
+    assert len(templates) > 40 and "not a number" in templates and "must be ≥ {low}" in templates
+    for template in templates:
+        chinese = catalog.get(template).string
+        assert sorted(re.findall(r"\{[^}]*\}", chinese)) == sorted(re.findall(r"\{[^}]*\}", template)), (
+            template
+        )
 
 
 def test_every_ui_string_has_a_chinese_translation():

@@ -36,6 +36,7 @@ from layers.importer import import_file, validate_file
 from layers.schema import KINDS, SCHEMAS, get_schema
 from webmap.accounts import audit, current_workspace
 from webmap.i18n import is_chinese
+from webmap.labels import level_label, status_label
 from webmap.nav import NAV_LABELS, NAV_ORDER, nav_entry
 from webmap.security import current_user, require_role
 from webmap.uploads import (
@@ -45,6 +46,7 @@ from webmap.uploads import (
     list_staged,
     load_staged,
     problem_dict,
+    problem_text,
     purge_expired,
     report_dict,
     stage_upload,
@@ -79,6 +81,21 @@ def kind_label(kind: str) -> str:
     if schema is None:
         return kind
     return schema.label_zh if is_chinese() else schema.label_en
+
+
+bp.add_app_template_global(problem_text, "problem_text")
+
+
+@bp.app_template_global("preview_cell")
+def preview_cell(column: str, value: object) -> object:
+    """A preview value as pages show it: licence statuses and school levels in words, missing as blank."""
+    if value is None:
+        return ""
+    if column == "status":
+        return status_label(value)
+    if column == "level":
+        return level_label(value)
+    return value
 
 
 @bp.app_template_global("data_kind_label")
