@@ -144,6 +144,7 @@ def import_file(
     partial: bool = False,
     layer: str | None = None,
     progress: Callable[[str], None] | None = None,
+    describe: Callable[[Problem], str] | None = None,
 ) -> ImportReport:
     """Validate ``path`` and store it as the new current version of ``kind``.
 
@@ -162,6 +163,9 @@ def import_file(
     partial
         Store the valid rows even when some rows are rejected; rejected rows go to
         ``<file>.rejected.csv``.
+    describe
+        How the rejected-rows file words one problem (the web passes the user's language);
+        by default ``field = value: expected`` in English.
 
     Raises
     ------
@@ -178,7 +182,7 @@ def import_file(
             report.problems or [Problem(report.source, None, None, None, Message("the file has no rows"))]
         )
     if report.problems:
-        report.rejected_path = _write_rejected(result.rejected, path)
+        report.rejected_path = _write_rejected(result.rejected, path, report.problems, describe)
     if progress:
         progress("store")
     report.version = workspace.write(
@@ -195,10 +199,19 @@ def import_file(
     return report
 
 
-def _write_rejected(rejected: pd.DataFrame, path: Path) -> Path:
+def _write_rejected(
+    rejected: pd.DataFrame, path: Path, problems: list[Problem], describe: Callable[[Problem], str] | None
+) -> Path:
     """Write rejected rows with their reasons next to the input (UTF-8 with BOM for Excel)."""
     target = path.with_name(path.stem + ".rejected.csv")
     frame = rejected.copy()
+    if describe is not None:  # the reasons worded anew; file-level problems apply to every row
+        everywhere = [describe(p) for p in problems if p.row is None]
+        by_row: dict[int, list[str]] = {}
+        for p in problems:
+            if p.row is not None:
+                by_row.setdefault(p.row, []).append(describe(p))
+        frame["reason"] = ["; ".join(by_row.get(int(row), everywhere)) for row in frame["row"]]
     if "geometry" in frame.columns:
         frame["geometry"] = [g.wkt if g is not None and hasattr(g, "wkt") else g for g in frame["geometry"]]
     frame.to_csv(target, index=False, encoding="utf-8-sig")

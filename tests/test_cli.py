@@ -115,7 +115,9 @@ def test_partial_import_writes_rejected_rows_next_to_the_file(tmp_path):
     assert result.returncode == 0, result.stderr
     rejected = pd.read_csv(tmp_path / "cafes.rejected.csv", encoding="utf-8-sig")
     assert rejected["名称"].tolist() == ["坏行"]
-    assert "纬度" in rejected["reason"].iloc[0]
+    assert (
+        "纬度" in rejected["reason"].iloc[0] and "outside China" in rejected["reason"].iloc[0]
+    )  # English here
     assert "2 valid, 1 rejected" in result.stdout
 
 

@@ -352,6 +352,12 @@ def problem_dict(problem) -> dict[str, Any]:
     return out
 
 
+def problem_reason(problem) -> str:
+    """A :class:`~layers.errors.Problem` as one reason of the rejected-rows file, in the request's language."""
+    text = problem_text(problem_dict(problem))
+    return text if problem.field is None else f"{problem.field} = {problem.value!r}: {text}"
+
+
 def problem_text(problem: dict[str, Any]) -> str:
     """What a problem of :func:`problem_dict` expected, in the language of the request."""
     template = problem.get("template")

@@ -169,7 +169,9 @@ def test_partial_import_writes_the_rejected_rows_for_download(client, analyst, w
     lines = text.splitlines()
     assert lines[0] == "row,reason,名称,学段,经度,纬度"
     assert [line.split(",")[0] for line in lines[1:]] == ["3", "4"]
-    assert "经度 = 'abc': not a number" in text and "丁大学" in text
+    # the reasons in the user's language (the command line writes them in English)
+    assert "经度 = 'abc': 不是数字" in text and "学段 = '大学': 未知取值；可选：primary (小学)" in text
+    assert "not a number" not in text and "丁大学" in text
     assert "valid rows only" in accounts.list_audit(workspace, action="import")[0].detail
     # a second confirm does not import again
     client.post(location + "/import", data={"mode": "partial"})

@@ -46,6 +46,7 @@ from webmap.uploads import (
     list_staged,
     load_staged,
     problem_dict,
+    problem_reason,
     problem_text,
     purge_expired,
     report_dict,
@@ -285,8 +286,9 @@ def confirm(token: str):
     ws = current_workspace()
     try:
         report = import_file(
-            ws, meta["kind"], staged.path, crs=meta.get("crs"), user=current_user().name, partial=partial
-        )
+            ws, meta["kind"], staged.path, crs=meta.get("crs"), user=current_user().name, partial=partial,
+            describe=problem_reason,
+        )  # fmt: skip
     except LayerError as err:  # changed meanwhile (e.g. a parent layer): show what is wrong now
         _keep_problems(meta["report"], [problem_dict(p) for p in err.problems])
         staged.save_meta()
