@@ -18,7 +18,7 @@ from layers import gpkg_view
 from layers import schema as sch
 from layers.errors import CRSError, WorkspaceError
 from layers.gpkg_view import GEOM_COLUMN
-from layers.validate import duplicated
+from layers.ids import duplicated
 
 RESERVED_COLUMNS = frozenset({"fid", GEOM_COLUMN})  # would clash in a published feature table
 TABLE_RE = re.compile(r"^([a-z_]+?)__v([0-9]+)$")

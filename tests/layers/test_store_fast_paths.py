@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layers import validate
-from layers.validate import duplicated
+from layers import cells as layer_cells
+from layers import ids
+from layers.ids import duplicated
 
 
 def _plain_duplicated(values: pd.Series) -> list[bool]:
@@ -35,7 +36,7 @@ def test_duplicated_hand_worked():
 
 def test_duplicated_compares_exactly_when_hashes_collide(monkeypatch):
     # every value hashing alike: the exact comparison alone must decide
-    monkeypatch.setattr(validate, "stable_hash", lambda values: np.zeros(len(values), dtype=np.uint64))
+    monkeypatch.setattr(ids, "stable_hash", lambda values: np.zeros(len(values), dtype=np.uint64))
     series = pd.Series(["p", "q", "p", "r", None, "q"], dtype="str", index=[5, 6, 7, 8, 9, 10])
     assert duplicated(series).tolist() == [True, True, True, False, False, True]
 
@@ -57,7 +58,7 @@ def test_duplicated_on_many_unique_ids_and_one_repeat():
     ],
 )
 def test_text_strips_blanks_to_missing_like_the_pandas_string_methods(cells):
-    got = validate._text(cells)
+    got = layer_cells.text_values(cells)
     if isinstance(cells.dtype, pd.StringDtype):
         plain = cells.reset_index(drop=True)
     elif pd.api.types.is_numeric_dtype(cells.dtype):
@@ -66,7 +67,7 @@ def test_text_strips_blanks_to_missing_like_the_pandas_string_methods(cells):
         )
         plain = plain.astype("str")
     else:
-        plain = pd.Series(cells.map(validate._cell_text, na_action="ignore").to_numpy(), dtype="str")
+        plain = pd.Series(cells.map(layer_cells._cell_text, na_action="ignore").to_numpy(), dtype="str")
     plain = plain.str.strip()
     plain = plain.where(plain.str.len() > 0)
     assert str(got.dtype) == "str"
@@ -75,7 +76,7 @@ def test_text_strips_blanks_to_missing_like_the_pandas_string_methods(cells):
 
 
 def test_text_by_hand():
-    got = validate._text(pd.Series([" 网吧 ", "", "\u3000", None, "a b"], dtype="str"))
+    got = layer_cells.text_values(pd.Series([" 网吧 ", "", "\u3000", None, "a b"], dtype="str"))
     assert got.tolist()[0] == "网吧" and got.tolist()[4] == "a b"
     assert got.isna().tolist() == [False, True, True, True, False]
 
@@ -83,7 +84,7 @@ def test_text_by_hand():
 def test_numbers_of_plain_number_text_skip_stripping_and_agree_with_the_stripping_path():
     clean = pd.Series(["108.95", None, "-1.5e2", "inf", "7"], dtype="str")
     padded = pd.Series([" 108.95", None, "-1.5e2 ", "inf", "\u30007"], dtype="str")  # only the slow path
-    fast, slow = validate._numbers(clean), validate._numbers(padded)
+    fast, slow = layer_cells.number_values(clean), layer_cells.number_values(padded)
     assert fast[0].tolist()[0] == 108.95 and fast[0].tolist()[2:] == [-150.0, np.inf, 7.0]
     for got, want in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -92,7 +93,7 @@ def test_numbers_of_plain_number_text_skip_stripping_and_agree_with_the_strippin
 
 
 def test_numbers_report_blank_and_bad_cells_after_a_failed_fast_cast():
-    numbers, missing, not_number = validate._numbers(pd.Series(["1", "   ", "x1", None], dtype="str"))
+    numbers, missing, not_number = layer_cells.number_values(pd.Series(["1", "   ", "x1", None], dtype="str"))
     assert numbers[0] == 1.0 and np.isnan(numbers[1:]).all()
     assert missing.tolist() == [False, True, False, True]
     assert not_number.tolist() == [False, False, True, False]

@@ -15,7 +15,8 @@ from shapely.geometry import Point, Polygon
 
 from geo.crs import from_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from layers.errors import LayerError, Problem
-from layers.validate import check_parents, stable_hash
+from layers.ids import stable_hash
+from layers.validate import check_parents
 
 GEOD = pyproj.Geod(ellps="WGS84")
 CAMPUS = Polygon([(108.94, 34.25), (108.942, 34.25), (108.942, 34.252), (108.94, 34.252)])
