@@ -7,6 +7,8 @@ downloads a browser: the tests are skipped, with the reason, when /usr/bin/chrom
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +50,25 @@ def serve(app) -> Iterator[str]:
         server.task_dispatcher.shutdown()
         server.close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def serve_copy(workspace, folder: Path) -> Iterator[str]:
+    """Serve the app on a copy of ``workspace`` (the demo district, say) made in ``folder``; yields the URL."""
+    from webmap import create_app
+
+    path = folder / "ws"
+    shutil.copytree(workspace.path, path)
+    app = create_app({"WORKSPACE": str(path), "SECRET_KEY": "browser-test", "TILE_HOSTS": []})
+    with serve(app) as base:
+        yield base
+
+
+def screenshot_folder(tmp_path: Path) -> Path:
+    """Where a test's screenshots go: ``$SCREENSHOT_DIR`` when set, else the test's temp folder."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @contextmanager

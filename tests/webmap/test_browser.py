@@ -9,7 +9,6 @@ venue name shows as text and runs nothing, both languages render.  Screenshots g
 from __future__ import annotations
 
 import html
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from flask import Blueprint, Response, render_template
 from folium import plugins
 
-from tests.webmap.browser_support import BROWSER_MARKS, open_page, serve
+from tests.webmap.browser_support import BROWSER_MARKS, open_page, screenshot_folder, serve
 from webmap import accounts, create_app
 from webmap.assets import map_parts
 
@@ -100,12 +99,6 @@ def browser_page():
         yield page
 
 
-def _shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def _sign_in(page, base: str, name: str, path: str, *, title: str, shot: Path, lang: str = "") -> None:
     """Check the login page's title, take its screenshot, then sign in through the form to ``path``."""
     page.goto(f"{base}/login{lang}")
@@ -134,7 +127,7 @@ OPEN_HOSTILE_POPUP = """(name) => {
 
 
 def test_map_page_offline_and_clean(live_server, browser_page, tmp_path):
-    page, shots = browser_page, _shots(tmp_path)
+    page, shots = browser_page, screenshot_folder(tmp_path)
     _sign_in(page, live_server, "admin", "/test-map", title="文化市场监管地图", shot=shots / "login-zh.png")
     page.wait_for_selector(".marker-cluster")
     page.wait_for_load_state("networkidle")
@@ -156,7 +149,7 @@ def test_map_page_offline_and_clean(live_server, browser_page, tmp_path):
 
 
 def test_english_user_and_login_switch(live_server, browser_page, tmp_path):
-    page, shots = browser_page, _shots(tmp_path)
+    page, shots = browser_page, screenshot_folder(tmp_path)
     title = "Culture Market Supervision Map"
     _sign_in(
         page, live_server, "inspector", "/test-map", title=title, shot=shots / "login-en.png", lang="?lang=en"

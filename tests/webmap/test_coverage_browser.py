@@ -8,12 +8,10 @@ to any host but 127.0.0.1.
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
-from tests.webmap.browser_support import BROWSER_MARKS, open_page, serve
-from webmap import create_app
+from tests.webmap.browser_support import BROWSER_MARKS, open_page, serve_copy
 from webmap.views.coverage import COVERED, NEW, SITE, UNCOVERED
 
 pytestmark = BROWSER_MARKS
@@ -32,10 +30,7 @@ COUNT_MARKERS = """() => {
 
 @pytest.fixture
 def live_server(demo_workspace, tmp_path):
-    path = tmp_path / "ws"
-    shutil.copytree(demo_workspace.path, path)
-    app = create_app({"WORKSPACE": str(path), "SECRET_KEY": "browser-test", "TILE_HOSTS": []})
-    with serve(app) as base:
+    with serve_copy(demo_workspace, tmp_path) as base:
         yield base
 
 

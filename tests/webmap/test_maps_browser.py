@@ -9,9 +9,7 @@ set, else the test's temp folder.
 
 from __future__ import annotations
 
-import os
 import shutil
-from pathlib import Path
 
 import geopandas as gpd
 import pytest
@@ -19,7 +17,7 @@ import shapely
 
 from layers.importer import import_file
 from layers.store import Workspace
-from tests.webmap.browser_support import BROWSER_MARKS, open_page, serve
+from tests.webmap.browser_support import BROWSER_MARKS, open_page, screenshot_folder, serve
 from webmap import accounts, create_app
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -51,12 +49,6 @@ def live_server(demo_workspace, tmp_path_factory):
 def page():
     with open_page(height=800) as page:
         yield page
-
-
-def _shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _sign_in(page, base: str, name: str, path: str) -> None:
@@ -98,7 +90,7 @@ FIRST_POINT = """(prefix) => {
 
 
 def test_violation_map_in_chinese(live_server, page, tmp_path):
-    shots = _shots(tmp_path)
+    shots = screenshot_folder(tmp_path)
     _sign_in(page, live_server, "map-zh", "/violations/")
     page.wait_for_load_state("networkidle")
     assert page.locator("h1.cm-side-title").inner_text() == "违规地图"
@@ -138,7 +130,7 @@ def test_violation_map_in_chinese(live_server, page, tmp_path):
 
 
 def test_layers_map_and_english(live_server, page, tmp_path):
-    shots = _shots(tmp_path)
+    shots = screenshot_folder(tmp_path)
     _sign_in(page, live_server, "map-en", "/layers/")
     page.wait_for_load_state("networkidle")
     assert page.locator("h1.cm-side-title").inner_text() == "Layers map"

@@ -7,14 +7,9 @@ school; a click far from every school gives 合格.  No console error, no reques
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
-from tests.webmap.browser_support import BROWSER_MARKS, open_page, serve
-from webmap import create_app
+from tests.webmap.browser_support import BROWSER_MARKS, open_page, screenshot_folder, serve_copy
 
 pytestmark = BROWSER_MARKS
 
@@ -30,10 +25,7 @@ CENTRE_CLICK = """(target) => {
 
 @pytest.fixture
 def live_server(demo_workspace, tmp_path):
-    path = tmp_path / "ws"
-    shutil.copytree(demo_workspace.path, path)
-    app = create_app({"WORKSPACE": str(path), "SECRET_KEY": "browser-test", "TILE_HOSTS": []})
-    with serve(app) as base:
+    with serve_copy(demo_workspace, tmp_path) as base:
         yield base
 
 
@@ -53,7 +45,7 @@ def _click_at(page, lon: float, lat: float) -> None:
 
 def test_clicking_the_map_gives_the_verdict(live_server, browser_page, demo_layers, demo_design, tmp_path):
     page = browser_page
-    shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    shots = screenshot_folder(tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     case = demo_design["near_school"][0]
     cafe = demo_layers["net_cafes"].set_index("id").loc[case["venue_id"]].geometry
