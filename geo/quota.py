@@ -299,6 +299,51 @@ def quota_summary_zh(table: pd.DataFrame) -> str:
     return "".join(parts)
 
 
+def quota_summary_en(table: pd.DataFrame) -> str:
+    """:func:`quota_summary_zh` in English, for English pages."""
+    rows, district = table.iloc[:-1], table.iloc[-1]
+    total = int(district["quota"])
+    basis = (f"At one café per {table.attrs['per_residents']:,.0f} residents" if table.attrs.get("per_residents")
+             else "Under the district cap")  # fmt: skip
+    parts = [
+        f"The district has {district['population']:,.0f} residents and {int(district['cafes'])} licensed net cafés "
+        f"({district['cafes_per_10k']:.2f} per 10,000) with {int(district['terminals']):,} terminals.",
+        f"{basis}, its quota is {total} café(s): "
+        + (
+            f"{int(district['headroom'])} more may open."
+            if district["headroom"] >= 0
+            else f"{-int(district['headroom'])} over; hold the total and reduce the stock step by step."
+        ),
+    ]
+    room = rows[rows["headroom"] > 0]
+    full = rows[rows["headroom"] < 0]
+    none = rows[rows["permissible_km2"] <= 0]
+    if len(room):
+        parts.append(
+            "Room left in: "
+            + ", ".join(f"{r.subdistrict} ({int(r.headroom)})" for r in room.itertuples())
+            + "."
+        )
+    if len(full):
+        parts.append(
+            "Over quota: "
+            + ", ".join(f"{r.subdistrict} ({-int(r.headroom)} over)" for r in full.itertuples())
+            + "."
+        )
+    if len(none):
+        parts.append("No permissible land, no new cafés: " + ", ".join(none["subdistrict"]) + ".")
+    if int(district["violating"]):
+        parts.append(
+            f"{int(district['violating'])} licensed café(s) break the distance or siting rules; "
+            "relocation nearby is suggested (see the relocation table)."
+        )
+    if int(district["unlicensed_leads"]):
+        parts.append(
+            f"Map points of interest show {int(district['unlicensed_leads'])} likely unlicensed café(s) to check."
+        )
+    return " ".join(parts)
+
+
 def relocation_suggestions(
     engine: RuleEngine, zones: PermissibleZones | None = None, kind: str = "net_cafes"
 ) -> pd.DataFrame:

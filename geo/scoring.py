@@ -18,7 +18,8 @@ Priority score (weights in ``geo/enforcement.toml``, overridable per workspace):
              + recheck           if every distance finding is in the field recheck band
              + approximate       if every distance finding is approximate
 
-``priority_reasons`` lists each term that applied with its points, in Chinese.  A surveyed
+``priority_reasons`` lists each term that applied with its points, in Chinese
+(``priority_reasons_en``: in English).  A surveyed
 distance recorded on the case (:mod:`layers.cases`) replaces the computed distance of the
 venue's worst distance finding; beyond the limit, that finding is dropped.  Ties are broken by
 the larger shortfall, then by kind and venue id.
@@ -132,6 +133,16 @@ def level_zh(level: str) -> str:
     return SCHOOL_LEVELS[level][0] if level in SCHOOL_LEVELS else level
 
 
+#: school levels in English, as words in a sentence
+LEVEL_EN = {"primary": "primary school", "junior": "junior secondary school", "senior": "senior secondary school",
+            "nine_year": "nine-year school", "complete": "complete secondary school",
+            "vocational": "vocational school", "special": "special-education school", "kindergarten": "kindergarten"}  # fmt: skip
+
+
+def level_en(level: str) -> str:
+    return LEVEL_EN.get(level, level.replace("_", " ") if level else "school")
+
+
 def severity(f: dict) -> tuple[float, float]:
     ratio = f["shortfall_m"] / f["limit_m"] if f["limit_m"] and f["limit_m"] > 0 else math.nan
     return (
@@ -156,8 +167,10 @@ def apply_survey(findings: list[dict], surveyed_distance_m: float | None, report
     return [surveyed if f is worst else f for f in findings]
 
 
-def score(findings: list[dict], config: EnforcementConfig, case: Any = None) -> tuple[float, list[str]]:
-    """Priority of one venue and the reasons (Chinese), term by term; see the module docstring.
+def score(
+    findings: list[dict], config: EnforcementConfig, case: Any = None, *, language: str = "zh"
+) -> tuple[float, list[str]]:
+    """Priority of one venue and the reasons, term by term (Chinese, or ``language="en"``); see the module docstring.
 
     Parameters
     ----------
@@ -166,46 +179,64 @@ def score(findings: list[dict], config: EnforcementConfig, case: Any = None) -> 
     case
         Its :class:`layers.cases.Case` (or anything with ``status``, ``closures``,
         ``reopen_count``), or None.
+    language
+        ``zh`` or ``en``: the language of the reasons (the score is the same).
     """
     w = config.score
-    terms: list[tuple[float, str]] = [(w.get("base", 0.0), "基础分")]
+    terms: list[tuple[float, str, str]] = [(w.get("base", 0.0), "基础分", "base")]
     shortfalls = [
         f["shortfall_m"] for f in findings if math.isfinite(f["shortfall_m"]) and f["shortfall_m"] > 0
     ]
     if shortfalls:
         worst = max(shortfalls)
         points = min(w.get("shortfall_cap", math.inf), w.get("per_shortfall_m", 0.0) * worst)
-        terms.append((points, f"距离不足 {worst:.1f} 米"))
+        terms.append((points, f"距离不足 {worst:.1f} 米", f"{worst:.1f} m short"))
     distance = [f for f in findings if f["rule_type"] == "distance"]
     levels = {f["protected_level"] for f in distance if f["protected_level"] in config.level}
     if levels:
         top = max(levels, key=lambda v: config.level[v])
-        terms.append((config.level[top], f"涉及{level_zh(top)}"))
+        terms.append((config.level[top], f"涉及{level_zh(top)}", f"near a {level_en(top)}"))
     sites = {f["protected_id"] for f in distance}
     if len(sites) > 1:
-        terms.append((w.get("per_extra_site", 0.0) * (len(sites) - 1), f"涉及 {len(sites)} 个保护对象"))
+        extra = w.get("per_extra_site", 0.0) * (len(sites) - 1)
+        terms.append((extra, f"涉及 {len(sites)} 个保护对象", f"{len(sites)} protected sites"))
     for rule_type in sorted({f["rule_type"] for f in findings} & set(config.rule_type)):
-        label = {"residential": "位于居民住宅内", "spacing": "间距不足", "zone": "位于限制区域"}.get(
-            rule_type, rule_type
-        )
-        terms.append((config.rule_type[rule_type], label))
+        zh, en = _RULE_TYPE_TERMS.get(rule_type, (rule_type, rule_type))
+        terms.append((config.rule_type[rule_type], zh, en))
     if any(f["rule_type"] == "lead" for f in findings):
-        terms.append((w.get("unlicensed", 0.0), "无证经营线索"))
+        terms.append((w.get("unlicensed", 0.0), "无证经营线索", "unlicensed lead"))
     if any(f["rule_type"] == "barred" for f in findings):
-        terms.append((w.get("operating_while_barred", 0.0), "停业/吊销后仍在经营"))
+        terms.append(
+            (
+                w.get("operating_while_barred", 0.0),
+                "停业/吊销后仍在经营",
+                "operating while suspended or revoked",
+            )
+        )
     if case is not None:
         if getattr(case, "closures", 0) > 0:
-            terms.append((w.get("earlier_finding", 0.0), "曾经查处"))
+            terms.append((w.get("earlier_finding", 0.0), "曾经查处", "dealt with before"))
         if getattr(case, "status", "") in ("new", "assigned", "inspected"):
-            terms.append((w.get("open_case", 0.0), "案件未结"))
+            terms.append((w.get("open_case", 0.0), "案件未结", "case still open"))
         if getattr(case, "reopen_count", 0) > 0:
-            terms.append(
-                (w.get("reopened", 0.0) * case.reopen_count, f"逾期仍违规重新立案 {case.reopen_count} 次")
-            )
+            terms.append((
+                w.get("reopened", 0.0) * case.reopen_count,
+                f"逾期仍违规重新立案 {case.reopen_count} 次",
+                f"reopened {case.reopen_count} time(s) after the deadline",
+            ))  # fmt: skip
     if distance and all(f["recheck"] for f in distance):
-        terms.append((w.get("recheck", 0.0), "接近限值，需现场复核"))
+        terms.append((w.get("recheck", 0.0), "接近限值，需现场复核", "near the limit: measure on site"))
     if distance and all(f["approximate"] for f in distance):
-        terms.append((w.get("approximate", 0.0), "近似测量"))
-    total = round(sum(p for p, _label in terms), 1)
-    reasons = [f"{label} {p:+.1f}" for p, label in terms if p != 0 or label == "基础分"]
+        terms.append((w.get("approximate", 0.0), "近似测量", "approximate measurement"))
+    total = round(sum(p for p, _zh, _en in terms), 1)
+    pick = 2 if language == "en" else 1
+    reasons = [f"{term[pick]} {term[0]:+.1f}" for term in terms if term[0] != 0 or term[1] == "基础分"]
     return total, reasons
+
+
+#: (Chinese, English) of the rule-type terms
+_RULE_TYPE_TERMS = {
+    "residential": ("位于居民住宅内", "inside a residential building"),
+    "spacing": ("间距不足", "too close to a venue of its kind"),
+    "zone": ("位于限制区域", "in a restricted zone"),
+}

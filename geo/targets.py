@@ -7,7 +7,8 @@ findings, a priority score that explains itself, and the enforcement team of its
 
 The priority score, its terms and the effect of a surveyed distance are documented in
 :mod:`geo.scoring` (weights in ``geo/enforcement.toml``, overridable per workspace); each target's
-``priority_reasons`` lists the terms that applied, in Chinese.  Targets are ranked by priority;
+``priority_reasons`` lists the terms that applied, in Chinese; ``summary_en`` and
+``priority_reasons_en`` say the same in English for English pages.  Targets are ranked by priority;
 ties are broken by the larger shortfall, then by kind and venue id.
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.scoring import EnforcementConfig, apply_survey, level_zh, load_config, score, severity
+from geo.scoring import EnforcementConfig, apply_survey, level_en, level_zh, load_config, score, severity
 from layers.target_export import METHOD_ZH
 from layers.target_export import UNASSIGNED as UNASSIGNED_TEAM
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 COLUMNS = [
     "venue_id", "kind", "name", "licence_no", "address", "subdistrict", "team", "status", "findings",
     "summary", "protected", "distance_m", "limit_m", "method", "priority", "priority_reasons", "rank",
-    "case_id", "case_status", "route_day", "route_order", "rules",
+    "case_id", "case_status", "route_day", "route_order", "rules", "summary_en", "priority_reasons_en",
 ]  # fmt: skip
 LEAD_RULE = "unlicensed_lead"
 BARRED_RULE = "operating_while_barred"
@@ -64,6 +65,17 @@ def _rule_label(rule_type: str, limit_m: float, level: str) -> str:
     return f"距限制区域不足 {limit_m:g} 米" if limit_m > 0 else "位于限制区域内"
 
 
+def _rule_label_en(rule_type: str, limit_m: float, level: str) -> str:
+    """:func:`_rule_label` in English."""
+    if rule_type == "distance":
+        return f"Less than {limit_m:g} m from a {level_en(level)}"
+    if rule_type == "residential":
+        return "Inside a residential building or compound"
+    if rule_type == "spacing":
+        return f"Less than {limit_m:g} m from a venue of its kind"
+    return f"Less than {limit_m:g} m from a restricted zone" if limit_m > 0 else "Inside a restricted zone"
+
+
 def _finding_summary(f: dict) -> str:
     approx = "约" if f.get("approximate") else ""
     if f["rule_type"] == "residential":
@@ -77,6 +89,24 @@ def _finding_summary(f: dict) -> str:
     return (
         f"{what}{f['protected_name']} {approx}{f['distance_m']:.1f} 米，限值 {f['limit_m']:g} 米（{method}）"
     )
+
+
+#: how a distance was measured, in English (METHOD_ZH in Chinese)
+METHOD_EN = {"boundary": "nearest boundary", "gate-walk": "walking from the gate",
+             "door-walk": "walking, gate to door", "inside": "inside", "surveyed": "surveyed on site"}  # fmt: skip
+
+
+def _finding_summary_en(f: dict) -> str:
+    """:func:`_finding_summary` in English."""
+    if f["rule_type"] == "residential":
+        return f"inside {f['protected_name']} (residential)"
+    if f["rule_type"] in ("lead", "barred"):
+        return f.get("note_en") or f["note"]
+    if f["rule_type"] == "zone" and f["limit_m"] <= 0:
+        return f"inside {f['protected_name']}"
+    approx = "about " if f.get("approximate") else ""
+    method = METHOD_EN.get(f["method"], f["method"])
+    return f"{approx}{f['distance_m']:.1f} m from {f['protected_name']}, limit {f['limit_m']:g} m ({method})"
 
 
 def _violation_findings(violations: pd.DataFrame) -> dict[tuple[str, str], list[dict]]:
@@ -93,6 +123,7 @@ def _violation_findings(violations: pd.DataFrame) -> dict[tuple[str, str], list[
             "rule": _text(row["rule"]),
             "rule_type": _text(row.get("rule_type")),
             "rule_label": _rule_label(_text(row.get("rule_type")), limit_m, level),
+            "rule_label_en": _rule_label_en(_text(row.get("rule_type")), limit_m, level),
             "protected_id": _text(row.get("site_id")),
             "protected_name": _text(row.get("site_name")),
             "protected_level": level,
@@ -130,7 +161,10 @@ def _lead_findings(leads: pd.DataFrame | None) -> dict[tuple[str, str], list[dic
         return out
     for row in leads.to_dict(orient="records"):
         status, register_status = _text(row.get("status")), _text(row.get("register_status"))
-        seen = f"{_text(row.get('observed_source')) or '观测'}于{_text(row.get('observed_at')) or '近期'}发现"
+        source, when = _text(row.get("observed_source")), _text(row.get("observed_at"))
+        seen = f"{source or '观测'}于{when or '近期'}发现"
+        seen_en = f"seen {'on ' + when if when else 'recently'}{' (' + source + ')' if source else ''}"
+        observed = _text(row.get("observed_name"))
         base = {"protected_id": "", "protected_name": "", "protected_level": "", "protected_kind": "",
                 "limit_m": math.nan, "method": "", "shortfall_m": math.nan, "straight_m": math.nan,
                 "approximate": False, "recheck": False, "evidence": None,
@@ -138,27 +172,34 @@ def _lead_findings(leads: pd.DataFrame | None) -> dict[tuple[str, str], list[dic
         point = row.get("geometry")
         if status == "unlicensed":
             candidate = _text(row.get("candidate_name"))
-            note = f"无证经营线索：{seen}「{_text(row.get('observed_name'))}」，登记册中无匹配"
+            note = f"无证经营线索：{seen}「{observed}」，登记册中无匹配"
+            note_en = f"Unlicensed lead: “{observed}” {seen_en}, no match in the register"
             if candidate:
                 note += f"（最接近：{candidate}，相似度 {_num(row.get('score')):.0f}"
+                note_en += f" (closest: {candidate}, similarity {_num(row.get('score')):.0f}"
                 distance = _num(row.get("distance_m"))
                 note += f"，相距 {distance:.0f} 米）" if math.isfinite(distance) else "）"
+                note_en += f", {distance:.0f} m apart)" if math.isfinite(distance) else ")"
             finding = {
                 **base,
                 "rule": LEAD_RULE,
                 "rule_type": "lead",
                 "rule_label": "无证经营线索",
+                "rule_label_en": "Unlicensed lead",
                 "note": note,
+                "note_en": note_en,
             }
             venue = {"name": row.get("observed_name"), "licence_no": "", "status": "unlicensed",
                      "address": row.get("address"), "point": point}  # fmt: skip
             key = ("net_cafes", _text(row.get("observed_id")))
         elif status == "matched" and register_status in ("suspended", "revoked"):
-            label = "停业整顿期间仍在经营" if register_status == "suspended" else "许可证吊销/注销后仍在经营"
-            note = (
-                f"{label}：{seen}「{_text(row.get('observed_name'))}」（匹配度 {_num(row.get('score')):.0f}）"
-            )
-            finding = {**base, "rule": BARRED_RULE, "rule_type": "barred", "rule_label": label, "note": note}
+            suspended = register_status == "suspended"
+            label = "停业整顿期间仍在经营" if suspended else "许可证吊销/注销后仍在经营"
+            note = f"{label}：{seen}「{observed}」（匹配度 {_num(row.get('score')):.0f}）"
+            label_en = "Operating while suspended" if suspended else "Operating after the licence was revoked"
+            note_en = f"{label_en}: “{observed}” {seen_en}, name match {_num(row.get('score')):.0f}"
+            finding = {**base, "rule": BARRED_RULE, "rule_type": "barred", "rule_label": label, "note": note,
+                       "rule_label_en": label_en, "note_en": note_en}  # fmt: skip
             venue = {"name": row.get("register_name"), "licence_no": row.get("licence_no"),
                      "status": register_status, "address": row.get("address"), "point": point}  # fmt: skip
             key = ("net_cafes", _text(row.get("register_id")))
@@ -261,6 +302,7 @@ def build_targets(
         worst = found[0]
         subdistrict = _text(venue.get("subdistrict")) or _subdistrict_at(layers, venue.get("point"))
         priority, reasons = score(found, config, case)
+        reasons_en = score(found, config, case, language="en")[1]
         records.append({
             "venue_id": key[1], "kind": key[0], "name": _text(venue.get("name")),
             "licence_no": _text(venue.get("licence_no")), "address": _text(venue.get("address")),
@@ -272,6 +314,8 @@ def build_targets(
             "priority": priority, "priority_reasons": "；".join(reasons), "_shortfall": severity(worst)[1],
             "case_id": getattr(case, "case_id", None), "case_status": getattr(case, "status", None) or "",
             "rules": list(dict.fromkeys(f["rule"] for f in found)), "geometry": venue.get("point"),
+            "summary_en": "; ".join(dict.fromkeys(_finding_summary_en(f) for f in found)),
+            "priority_reasons_en": "; ".join(reasons_en),
         })  # fmt: skip
     if not records:
         empty = {c: pd.Series(dtype=object) for c in COLUMNS}

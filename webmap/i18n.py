@@ -116,6 +116,14 @@ def is_chinese() -> bool:
     return get_locale().language == "zh"
 
 
+def in_language(chinese: object, english: object) -> object:
+    """``english`` for an English page when there is one, else ``chinese``: for texts the analysis
+    writes in both (finding summaries, score reasons, the quota summary)."""
+    if is_chinese() or not english or (isinstance(english, float) and english != english):  # missing, NaN
+        return chinese
+    return english
+
+
 def format_number(value: float | int | None, digits: int | None = None) -> str:
     """A number with the locale's grouping and decimal signs; ``—`` for ``None``."""
     if value is None:
@@ -158,4 +166,5 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.filters["distance"] = format_distance
     app.jinja_env.filters["timestamp"] = format_timestamp
     app.jinja_env.globals["is_chinese"] = is_chinese
+    app.jinja_env.globals["in_language"] = in_language
     app.jinja_env.globals["get_locale"] = get_locale

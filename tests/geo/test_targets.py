@@ -92,6 +92,16 @@ def test_one_target_per_venue_with_every_finding_and_hand_worked_scores():
     assert t["a"]["protected"] == "school-s1；school-s2"
     assert "涉及小学 +30.0" in t["a"]["priority_reasons"]
     assert "接近限值，需现场复核 -10.0" in t["d"]["priority_reasons"]
+    # the same in English, for English pages
+    assert t["a"]["summary_en"] == (
+        "50.0 m from school-s1, limit 200 m (nearest boundary); 120.0 m from school-s2, limit 200 m (nearest boundary)"
+    )
+    assert t["c"]["summary_en"] == "inside school-r1 (residential)"
+    assert (
+        t["a"]["priority_reasons_en"]
+        == "base +10.0; 150.0 m short +37.5; near a primary school +30.0; 2 protected sites +8.0"
+    )
+    assert "near the limit: measure on site -10.0" in t["d"]["priority_reasons_en"]
     assert t["a"]["geometry"].equals(shapely.Point(114.30, 30.5))
     assert t["a"]["findings"][0]["evidence"].startswith("LINESTRING")
     assert t["a"]["team"] == "一中队"
@@ -185,6 +195,13 @@ def test_leads_become_targets_and_barred_venues_get_a_finding():
     # 10 + 25 + 30 + 35 (suspended but operating) = 100
     assert barred["priority"] == pytest.approx(100.0)
     assert "停业整顿期间仍在经营" in barred["summary"]
+    assert lead["summary_en"] == (
+        "Unlicensed lead: “无名网吧” seen on 2026-05-01 (网格员), no match in the register (closest: 星海网咖, similarity 62, 340 m apart)"
+    )
+    assert (
+        "Operating while suspended: “蓝天网咖” seen on 2026-05-01 (网格员), name match 96"
+        in barred["summary_en"]
+    )
 
 
 def test_lead_subdistrict_from_the_layer():
@@ -253,3 +270,6 @@ def test_score_reasons_add_up_to_the_priority():
     assert sum(points) == pytest.approx(t["priority"])
     total, reasons = score(t["findings"], CONFIG)
     assert total == t["priority"] and len(reasons) == 4  # base, shortfall, level, second site
+    english = score(t["findings"], CONFIG, language="en")
+    assert english[0] == total  # the language changes the words, not the points
+    assert [r.rsplit(" ", 1)[1] for r in english[1]] == [r.rsplit(" ", 1)[1] for r in reasons]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 from datetime import date, timedelta
 
@@ -98,6 +99,21 @@ def test_list_has_one_row_per_violating_venue_and_explains_scores(shared, expect
     # the rows come ranked: the first row is rank 1
     first = html.split('<tr data-venue="', 1)[1]
     assert '<td class="num">1</td>' in first.split("</tr>", 1)[0]
+
+
+def test_english_users_read_findings_and_reasons_in_english(shared, shared_copy):
+    ws = Workspace.open(shared_copy)
+    if "eng" not in {u.name for u in accounts.list_users(ws)}:
+        accounts.add_user(ws, "eng", "viewer", DEMO_PASSWORD, locale="en")
+    html = signed_in(shared, "eng").get("/enforcement/").get_data(as_text=True)
+    findings = re.findall(r'<td class="cm-enf-summary">(.*?)</td>', html, re.S)
+    assert findings and all("限值" not in f and "米" not in f for f in findings)
+    assert any(re.search(r"\d+\.\d m from .+, limit 200 m \(nearest boundary\)", f) for f in findings)
+    assert "base +10.0" in html and "基础分" not in html
+    first_case = re.search(r'href="(/enforcement/case/\d+[^"]*)"', html).group(1).replace("&amp;", "&")
+    case_page = signed_in(shared, "eng").get(first_case).get_data(as_text=True)
+    assert re.search(r"<strong>Less than 200 m from a [a-z -]+</strong>", case_page)
+    assert "不足" not in case_page
 
 
 def test_filters_narrow_the_list(shared, shared_copy):

@@ -67,6 +67,14 @@ def test_quota_page_shows_the_table_and_summary(analyst):
     assert "网吧：距中小学 200 米" in html  # relocation rule, labelled
 
 
+def test_the_quota_summary_is_in_the_users_language(quota_app, quota_ws):
+    from layers.store import Workspace
+
+    accounts.add_user(Workspace.open(quota_ws), "eve", "analyst", PASSWORD, locale="en")
+    html = _client(quota_app, "eve").get("/quota/?target=cap&cap=60").get_data(as_text=True)
+    assert "its quota is 60 café(s)" in html and "全区配额" not in html
+
+
 def test_bad_input_is_a_400_with_the_message(analyst):
     page = analyst.get("/quota/?per_residents=abc")
     assert page.status_code == 400

@@ -16,7 +16,7 @@ import shapely
 from flask_babel import gettext as _
 
 from webmap.basemaps import Basemap, make_map, to_display
-from webmap.i18n import format_distance
+from webmap.i18n import format_distance, in_language
 from webmap.labels import level_label
 from webmap.maps.features import geojson_layer
 from webmap.maps.legend import Legend
@@ -165,7 +165,12 @@ def build_route_map(stops: gpd.GeoDataFrame, basemap: Basemap, *, network=None) 
             name=_("Stops"),
             columns={
                 "name": stops["name"],
-                "summary": stops["summary"],
+                "summary": [
+                    in_language(zh, en)
+                    for zh, en in zip(
+                        stops["summary"], stops.get("summary_en", stops["summary"]), strict=True
+                    )
+                ],
                 "priority": [f"{p:.1f}" for p in stops["priority"]],
             },
             popup={"name": _("Venue"), "summary": _("Findings"), "priority": _("Priority")},

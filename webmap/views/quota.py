@@ -22,13 +22,21 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_babel import gettext as _
 
 from geo.permissible import permissible_zones
-from geo.quota import DISTRICT_ROW, quota_summary_zh, quota_table, relocation_suggestions, stock_table
+from geo.quota import (
+    DISTRICT_ROW,
+    quota_summary_en,
+    quota_summary_zh,
+    quota_table,
+    relocation_suggestions,
+    stock_table,
+)
 from geo.scenarios import Scenario, ScenarioRunner, attrition, limit_scenarios, sensitivity_chart, sweep
 from layers.errors import CivicmapError
 from webmap.accounts import audit, current_workspace
 from webmap.analysis import cached, default_profile_name, get_engine, get_profile, profile_names
 from webmap.assets import map_parts
 from webmap.basemaps import active_basemap, make_map, to_display
+from webmap.i18n import in_language
 from webmap.labels import profile_title, rule_label
 from webmap.maps.features import geojson_layer
 from webmap.maps.legend import Legend
@@ -103,6 +111,7 @@ def _analysis(s: dict) -> dict:
             attrition(engine, s["cap"], kind=KIND) if s["target"] == "cap" and s["cap"] is not None else None
         )
         return {"engine": engine, "zones": zones, "table": table, "summary": quota_summary_zh(table),
+                "summary_en": quota_summary_en(table),
                 "moves": moves, "attrition": cut}  # fmt: skip
 
     key = ("quota", s["profile"], get_profile(s["profile"]).source, s["target"], s["per_residents"], s["cap"],
@@ -200,7 +209,7 @@ def index():
     basemap = active_basemap(current_app.config, request.args.get("basemap"))
     m = _map(result, basemap)
     return render_template(
-        "quota/index.html", map=map_parts(m), s=s, error=error, table=result["table"], summary=result["summary"],
+        "quota/index.html", map=map_parts(m), s=s, error=error, table=result["table"], summary=in_language(result["summary"], result["summary_en"]),
         moves=_with_rule_labels(result["moves"], result["engine"].profile), district_row=DISTRICT_ROW,
         attrition=_attrition_view(result),
         profiles=[(n, profile_title(get_profile(n))) for n in profile_names()],
