@@ -39,6 +39,8 @@ import pyarrow.parquet as pq
 import pyproj
 import shapely
 
+from layers.errors import WorkspaceError
+
 log = logging.getLogger(__name__)
 
 COMPRESSION = "zstd"  # level 1: as fast as LZ4 end to end here (fewer bytes through SQLite), 40 % smaller
@@ -180,7 +182,7 @@ def _parquet(table: pa.Table) -> pa.Buffer:
     pq.write_table(table, sink, **_PARQUET_OPTIONS)
     data = sink.getvalue()
     if data.size > MAX_CHUNK_BYTES:
-        raise ValueError(
+        raise WorkspaceError(
             f"{table.num_rows} row(s) encode to {data.size / 1e6:.0f} MB, more than a database row takes "
             f"({MAX_CHUNK_BYTES / 1e6:.0f} MB): a geometry this large cannot be stored"
         )

@@ -161,3 +161,12 @@ def test_csv_import_stores_points_without_building_them(tmp_path: Path, monkeypa
     ]
     assert back["terminals"].tolist()[0] == 80 and pd.isna(back["terminals"].iloc[1])
     assert back.crs.to_epsg() == 4326
+
+
+def test_a_chunk_too_large_for_a_database_row_is_refused_clearly(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(layer_blob, "MAX_CHUNK_BYTES", 100)  # as if one row held a gigabyte of outline
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    with pytest.raises(WorkspaceError, match=r"3 row\(s\) encode to .* more than a database row takes"):
+        ws.write("net_cafes", _rows(), user="t", source_name="t.csv", source_sha256="-", crs="wgs84",
+                 rows_read=3, rows_rejected=0)  # fmt: skip
+    assert ws.versions("net_cafes") == []  # nothing half-written
