@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -143,13 +143,15 @@ def format_distance(distance_m: float | None) -> str:
     return _("%(value)s m", value=format_number(distance_m, 1))
 
 
-def format_timestamp(value: str | datetime | None, fmt: str = "medium") -> str:
-    """An ISO-8601 time (as stored; naive means UTC) in the locale's format and time zone.
+def format_timestamp(value: str | float | datetime | None, fmt: str = "medium") -> str:
+    """An ISO-8601 time (as stored; naive means UTC) or a Unix time in the locale's format and time zone.
 
     Text that is not ISO-8601 comes back unchanged.
     """
     if value is None or value == "":
         return "—"
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)

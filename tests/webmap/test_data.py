@@ -87,6 +87,10 @@ def test_bad_csv_shows_the_report_row_by_row_and_changes_nothing(client, analyst
     (folder,) = _staged_folders(workspace)
     assert len(folder.name) >= 24 and (folder / "学校.csv").read_bytes() == BAD_SCHOOLS
     assert workspace.current_versions() == {} and workspace.history() == []
+    # the data page lists it as waiting, with what the check found
+    index = client.get("/data/").get_data(as_text=True)
+    facts = index.split("学校.csv", 1)[1].split("</li>", 1)[0]
+    assert "读取 4 行" in facts and "3 个问题" in facts
 
 
 def test_the_report_speaks_the_users_language_and_the_api_stays_english(client, make_user, login, workspace):
