@@ -107,12 +107,14 @@ def test_scenarios_are_saved_compared_and_deleted(analyst):
     table = html[html.index('id="sc-compare"') :]
     assert "不合规的持证网吧" in table and ">17<" in table  # the current rules
     book = openpyxl.load_workbook(io.BytesIO(analyst.get("/quota/scenarios.xlsx").data))
-    rows = list(book["scenarios"].iter_rows(values_only=True))
+    rows = list(
+        book["方案对比"].iter_rows(values_only=True)
+    )  # Chinese sheet and headers, as the bureau reads it
     header = rows[0]
     saved = dict(zip(header, rows[-1], strict=True))
-    assert saved["scenario"] == "<b>300米</b>" and saved["limit_m"] == 300 and saved["quota"] == 60
-    assert saved["affected"] > 17
-    scenario_id = saved["id"]
+    assert saved["方案"] == "<b>300米</b>" and saved["距离限值(米)"] == 300 and saved["配额(家)"] == 60
+    assert saved["受影响场所(家)"] > 17
+    scenario_id = saved["编号"]
     assert analyst.post(f"/quota/scenarios/{scenario_id}/delete").status_code == 302
     assert analyst.post(f"/quota/scenarios/{scenario_id}/delete").status_code == 404
     bad = analyst.post("/quota/scenarios", data={"profile": "national", "limit_m": "-3"})
@@ -125,8 +127,11 @@ def test_sensitivity_chart(analyst):
     png = analyst.get("/quota/sweep.png?profile=national&limits=100,200,300")
     assert png.data.startswith(b"\x89PNG")
     book = openpyxl.load_workbook(io.BytesIO(analyst.get("/quota/sweep.xlsx?limits=100,200,300").data))
-    affected = [r[8] for r in book["sweep"].iter_rows(min_row=2, values_only=True)]
+    rows = list(book["敏感性分析"].iter_rows(values_only=True))
+    column = rows[0].index("受影响场所(家)")
+    affected = [r[column] for r in rows[1:]]
     assert affected == sorted(affected) and len(affected) == 3
+    assert [r[rows[0].index("距离限值(米)")] for r in rows[1:]] == [100, 200, 300]
 
 
 def browser(func):

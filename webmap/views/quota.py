@@ -66,6 +66,16 @@ XLSX_HEADERS = {
     "violators_left": "仍在营违规网吧", "violators_left_p5_p95": "第5至95百分位", "terminals_lost": "减少终端数",
     "closed": "压减名单",
 }  # fmt: skip
+#: headers of the scenario and sweep workbooks (a scenario's summary row, see geo.scenarios)
+SCENARIO_HEADERS = {
+    "id": "编号", "scenario": "方案", "profile": "规则方案", "created_by": "创建人", "limit_m": "距离限值(米)",
+    "method": "测量方法", "levels": "保护学段", "spacing_m": "同类间距(米)", "residential": "居民楼规则",
+    "cap": "总量上限(家)", "per_residents": "每家对应人口", "affected": "受影响场所(家)",
+    "newly_affected": "新增受影响(家)", "no_longer_affected": "不再受影响(家)",
+    "permissible_km2": "可设置面积(平方公里)", "quota": "配额(家)", "headroom": "余量(家)",
+    "affected_ids": "受影响场所编号", "affected_names": "受影响场所名称", "seconds": "计算用时(秒)",
+    "permissible_by_subdistrict": "各街道可设置面积(平方公里)", "quota_by_subdistrict": "各街道配额(家)",
+}  # fmt: skip
 
 
 def _number(text: str | None, default: float | None, *, integer: bool = False) -> float | None:
@@ -417,7 +427,9 @@ def scenarios_xlsx():
                 lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
             )
     out = io.BytesIO()
-    frame.to_excel(out, sheet_name="scenarios", index=False, engine="openpyxl")
+    frame.rename(columns=SCENARIO_HEADERS).to_excel(
+        out, sheet_name="方案对比", index=False, engine="openpyxl"
+    )
     return _download(
         out.getvalue(), "scenarios.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
@@ -444,7 +456,9 @@ def sweep_chart(fmt: str):
     )
     if fmt == "xlsx":
         out = io.BytesIO()
-        frame.to_excel(out, sheet_name="sweep", index=False, engine="openpyxl")
+        frame.rename(columns=SCENARIO_HEADERS).to_excel(
+            out, sheet_name="敏感性分析", index=False, engine="openpyxl"
+        )
         return _download(
             out.getvalue(), "sweep.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         )
