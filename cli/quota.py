@@ -51,14 +51,14 @@ def _ints(text: str, what: str) -> list[float]:
 def cmd_quota(args: argparse.Namespace) -> int:
     from cli import engine_for
     from geo.permissible import permissible_zones
-    from geo.quota import quota_summary_zh, quota_table, relocation_suggestions
+    from geo.quota import quota_summary, quota_table, relocation_suggestions
 
     if args.output.suffix.lower() not in TABLE_SUFFIXES:
         raise CivicmapError(f"{args.output}: unknown output format; use .csv or .xlsx")
     engine = engine_for(args)
     zones = permissible_zones(engine, args.kind, spacing_m=args.spacing)
     table = quota_table(engine, per_residents=args.per_residents, cap=args.cap, kind=args.kind, zones=zones)
-    summary = quota_summary_zh(table)
+    summary = quota_summary(table)
     sheets = {"quota": table.round(4)}
     moves = None
     if args.relocation or args.output.suffix.lower() == ".xlsx":

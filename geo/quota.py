@@ -257,91 +257,68 @@ def _district_row(table: pd.DataFrame) -> dict:
     }
 
 
-def quota_summary_zh(table: pd.DataFrame) -> str:
-    """A plain-language Chinese summary of a :func:`quota_table` for the analyst's report."""
-    rows, district = table.iloc[:-1], table.iloc[-1]
-    total = int(district["quota"])
-    basis = (f"按每{table.attrs['per_residents']:,.0f}名常住人口设1家的目标" if table.attrs.get("per_residents")
-             else "按全区总量上限")  # fmt: skip
-    parts = [
-        f"全区常住人口{district['population'] / 10_000:.1f}万人，现有持证网吧{int(district['cafes'])}家"
-        f"（每万人{district['cafes_per_10k']:.2f}家），终端{int(district['terminals'])}台。",
-        f"{basis}，全区配额{total}家，"
-        + (
-            f"尚可新增{int(district['headroom'])}家。"
-            if district["headroom"] >= 0
-            else f"超出{-int(district['headroom'])}家，宜控制总量、逐步压减存量。"
-        ),
-    ]
-    room = rows[rows["headroom"] > 0]
-    full = rows[rows["headroom"] < 0]
-    none = rows[rows["permissible_km2"] <= 0]
-    if len(room):
-        parts.append(
-            "仍有余量的街道："
-            + "、".join(f"{r.subdistrict}（{int(r.headroom)}家）" for r in room.itertuples())
-            + "。"
-        )
-    if len(full):
-        parts.append(
-            "已超配的街道："
-            + "、".join(f"{r.subdistrict}（超{-int(r.headroom)}家）" for r in full.itertuples())
-            + "。"
-        )
-    if len(none):
-        parts.append("无可设置用地的街道：" + "、".join(none["subdistrict"]) + "，不再新增。")
-    if int(district["violating"]):
-        parts.append(
-            f"现有{int(district['violating'])}家持证网吧不符合距离或选址规定，建议就近迁址（见迁址建议表）。"
-        )
-    if int(district["unlicensed_leads"]):
-        parts.append(f"地图兴趣点中另有{int(district['unlicensed_leads'])}处疑似无证网吧线索，建议核查。")
-    return "".join(parts)
+#: the sentences of :func:`quota_summary`, per language (``{}`` fields filled from the district row)
+_SUMMARY = {
+    "zh": {
+        "stock": "全区常住人口{population_10k:.1f}万人，现有持证网吧{cafes}家（每万人{per_10k:.2f}家），终端{terminals}台。",
+        "by_ratio": "按每{per_residents:,.0f}名常住人口设1家的目标，全区配额{quota}家，",
+        "by_cap": "按全区总量上限，全区配额{quota}家，",
+        "room_total": "尚可新增{n}家。",
+        "over_total": "超出{n}家，宜控制总量、逐步压减存量。",
+        "room": "仍有余量的街道：{items}。", "room_item": "{name}（{n}家）",
+        "over": "已超配的街道：{items}。", "over_item": "{name}（超{n}家）",
+        "no_land": "无可设置用地的街道：{items}，不再新增。",
+        "violating": "现有{n}家持证网吧不符合距离或选址规定，建议就近迁址（见迁址建议表）。",
+        "leads": "地图兴趣点中另有{n}处疑似无证网吧线索，建议核查。",
+        "list": "、", "join": "",
+    },
+    "en": {
+        "stock": "The district has {population:,.0f} residents and {cafes} licensed net cafés ({per_10k:.2f} per "
+                 "10,000) with {terminals:,} terminals.",
+        "by_ratio": "At one café per {per_residents:,.0f} residents, its quota is {quota} café(s): ",
+        "by_cap": "Under the district cap, its quota is {quota} café(s): ",
+        "room_total": "{n} more may open.",
+        "over_total": "{n} over; hold the total and reduce the stock step by step.",
+        "room": "Room left in: {items}.", "room_item": "{name} ({n})",
+        "over": "Over quota: {items}.", "over_item": "{name} ({n} over)",
+        "no_land": "No permissible land, no new cafés: {items}.",
+        "violating": "{n} licensed café(s) break the distance or siting rules; relocation nearby is suggested "
+                     "(see the relocation table).",
+        "leads": "Map points of interest show {n} likely unlicensed café(s) to check.",
+        "list": ", ", "join": " ",
+    },
+}  # fmt: skip
 
 
-def quota_summary_en(table: pd.DataFrame) -> str:
-    """:func:`quota_summary_zh` in English, for English pages."""
+def quota_summary(table: pd.DataFrame, language: str = "zh") -> str:
+    """A plain-language summary of a :func:`quota_table` for the analyst's report, in ``zh`` or ``en``."""
+    say = _SUMMARY[language]
     rows, district = table.iloc[:-1], table.iloc[-1]
-    total = int(district["quota"])
-    basis = (f"At one café per {table.attrs['per_residents']:,.0f} residents" if table.attrs.get("per_residents")
-             else "Under the district cap")  # fmt: skip
+    headroom = int(district["headroom"])
+    per_residents = table.attrs.get("per_residents")
+    basis = say["by_ratio"] if per_residents else say["by_cap"]
     parts = [
-        f"The district has {district['population']:,.0f} residents and {int(district['cafes'])} licensed net cafés "
-        f"({district['cafes_per_10k']:.2f} per 10,000) with {int(district['terminals']):,} terminals.",
-        f"{basis}, its quota is {total} café(s): "
-        + (
-            f"{int(district['headroom'])} more may open."
-            if district["headroom"] >= 0
-            else f"{-int(district['headroom'])} over; hold the total and reduce the stock step by step."
-        ),
-    ]
-    room = rows[rows["headroom"] > 0]
-    full = rows[rows["headroom"] < 0]
-    none = rows[rows["permissible_km2"] <= 0]
-    if len(room):
-        parts.append(
-            "Room left in: "
-            + ", ".join(f"{r.subdistrict} ({int(r.headroom)})" for r in room.itertuples())
-            + "."
-        )
-    if len(full):
-        parts.append(
-            "Over quota: "
-            + ", ".join(f"{r.subdistrict} ({-int(r.headroom)} over)" for r in full.itertuples())
-            + "."
-        )
-    if len(none):
-        parts.append("No permissible land, no new cafés: " + ", ".join(none["subdistrict"]) + ".")
-    if int(district["violating"]):
-        parts.append(
-            f"{int(district['violating'])} licensed café(s) break the distance or siting rules; "
-            "relocation nearby is suggested (see the relocation table)."
-        )
-    if int(district["unlicensed_leads"]):
-        parts.append(
-            f"Map points of interest show {int(district['unlicensed_leads'])} likely unlicensed café(s) to check."
-        )
-    return " ".join(parts)
+        say["stock"].format(population=district["population"], population_10k=district["population"] / 10_000,
+                            cafes=int(district["cafes"]), per_10k=district["cafes_per_10k"],
+                            terminals=int(district["terminals"])),
+        basis.format(per_residents=per_residents or 0, quota=int(district["quota"]))
+        + (say["room_total"].format(n=headroom) if headroom >= 0 else say["over_total"].format(n=-headroom)),
+    ]  # fmt: skip
+    room, full = rows[rows["headroom"] > 0], rows[rows["headroom"] < 0]
+    for key, chosen, sign in (("room", room, 1), ("over", full, -1)):
+        if len(chosen):
+            items = say["list"].join(
+                say[f"{key}_item"].format(name=r.subdistrict, n=sign * int(r.headroom))
+                for r in chosen.itertuples()
+            )
+            parts.append(say[key].format(items=items))
+    no_land = rows[rows["permissible_km2"] <= 0]
+    if len(no_land):
+        parts.append(say["no_land"].format(items=say["list"].join(no_land["subdistrict"])))
+    for key, column in (("violating", "violating"), ("leads", "unlicensed_leads")):
+        if int(district[column]):
+            parts.append(say[key].format(n=int(district[column])))
+    return say["join"].join(parts)
 
 
 def relocation_suggestions(

@@ -55,25 +55,22 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _rule_label(rule_type: str, limit_m: float, level: str) -> str:
-    if rule_type == "distance":
-        return f"距{level_zh(level) or '学校'}不足 {limit_m:g} 米"
-    if rule_type == "residential":
-        return "位于居民住宅楼（院）内"
-    if rule_type == "spacing":
-        return f"与同类场所间距不足 {limit_m:g} 米"
-    return f"距限制区域不足 {limit_m:g} 米" if limit_m > 0 else "位于限制区域内"
+#: what a rule forbids, per language: ``{limit:g}`` metres, ``{level}`` the school level
+_RULE_LABELS = {
+    "zh": {"distance": "距{level}不足 {limit:g} 米", "residential": "位于居民住宅楼（院）内",
+           "spacing": "与同类场所间距不足 {limit:g} 米", "zone": "距限制区域不足 {limit:g} 米",
+           "inside_zone": "位于限制区域内"},
+    "en": {"distance": "Less than {limit:g} m from a {level}", "residential": "Inside a residential building or compound",
+           "spacing": "Less than {limit:g} m from a venue of its kind", "zone": "Less than {limit:g} m from a restricted zone",
+           "inside_zone": "Inside a restricted zone"},
+}  # fmt: skip
 
 
-def _rule_label_en(rule_type: str, limit_m: float, level: str) -> str:
-    """:func:`_rule_label` in English."""
-    if rule_type == "distance":
-        return f"Less than {limit_m:g} m from a {level_en(level)}"
-    if rule_type == "residential":
-        return "Inside a residential building or compound"
-    if rule_type == "spacing":
-        return f"Less than {limit_m:g} m from a venue of its kind"
-    return f"Less than {limit_m:g} m from a restricted zone" if limit_m > 0 else "Inside a restricted zone"
+def _rule_label(rule_type: str, limit_m: float, level: str, language: str = "zh") -> str:
+    if rule_type not in ("distance", "residential", "spacing"):
+        rule_type = "zone" if limit_m > 0 else "inside_zone"
+    level_name = (level_zh(level) or "学校") if language == "zh" else level_en(level)
+    return _RULE_LABELS[language][rule_type].format(limit=limit_m, level=level_name)
 
 
 def _finding_summary(f: dict) -> str:
@@ -123,7 +120,7 @@ def _violation_findings(violations: pd.DataFrame) -> dict[tuple[str, str], list[
             "rule": _text(row["rule"]),
             "rule_type": _text(row.get("rule_type")),
             "rule_label": _rule_label(_text(row.get("rule_type")), limit_m, level),
-            "rule_label_en": _rule_label_en(_text(row.get("rule_type")), limit_m, level),
+            "rule_label_en": _rule_label(_text(row.get("rule_type")), limit_m, level, "en"),
             "protected_id": _text(row.get("site_id")),
             "protected_name": _text(row.get("site_name")),
             "protected_level": level,

@@ -12,8 +12,7 @@ from geo.quota import (
     QUOTA_COLUMNS,
     allocate_quotas,
     district_total,
-    quota_summary_en,
-    quota_summary_zh,
+    quota_summary,
     quota_table,
     relocation_suggestions,
     stock_table,
@@ -131,14 +130,14 @@ def test_quota_table_by_ratio_and_by_cap(hand_engine):
 
 
 def test_summary_in_plain_chinese(hand_engine):
-    text = quota_summary_zh(quota_table(hand_engine, per_residents=10_000))
+    text = quota_summary(quota_table(hand_engine, per_residents=10_000))
     assert "全区常住人口4.0万人" in text and "现有持证网吧5家" in text
     assert "全区配额4家" in text and "超出1家" in text
     assert "乙街道（超1家）" in text and "3家持证网吧不符合" in text and "1处疑似无证网吧" in text
 
 
 def test_summary_in_plain_english_says_the_same(hand_engine):
-    text = quota_summary_en(quota_table(hand_engine, per_residents=10_000))
+    text = quota_summary(quota_table(hand_engine, per_residents=10_000), "en")
     assert text.startswith("The district has 40,000 residents and 5 licensed net cafés (1.25 per 10,000)")
     assert "At one café per 10,000 residents, its quota is 4 café(s): 1 over;" in text
     assert "Over quota: 乙街道 (1 over)." in text and "3 licensed café(s) break" in text

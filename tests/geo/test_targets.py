@@ -97,6 +97,10 @@ def test_one_target_per_venue_with_every_finding_and_hand_worked_scores():
         "50.0 m from school-s1, limit 200 m (nearest boundary); 120.0 m from school-s2, limit 200 m (nearest boundary)"
     )
     assert t["c"]["summary_en"] == "inside school-r1 (residential)"
+    labels = [(f["rule_label"], f["rule_label_en"]) for f in t["a"]["findings"]]
+    assert labels == [("距小学不足 200 米", "Less than 200 m from a primary school"),
+                      ("距高中不足 200 米", "Less than 200 m from a senior secondary school")]  # fmt: skip
+    assert [f["rule_label_en"] for f in t["c"]["findings"]] == ["Inside a residential building or compound"]
     assert (
         t["a"]["priority_reasons_en"]
         == "base +10.0; 150.0 m short +37.5; near a primary school +30.0; 2 protected sites +8.0"

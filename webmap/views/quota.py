@@ -24,8 +24,7 @@ from flask_babel import gettext as _
 from geo.permissible import permissible_zones
 from geo.quota import (
     DISTRICT_ROW,
-    quota_summary_en,
-    quota_summary_zh,
+    quota_summary,
     quota_table,
     relocation_suggestions,
     stock_table,
@@ -120,8 +119,8 @@ def _analysis(s: dict) -> dict:
         cut = (
             attrition(engine, s["cap"], kind=KIND) if s["target"] == "cap" and s["cap"] is not None else None
         )
-        return {"engine": engine, "zones": zones, "table": table, "summary": quota_summary_zh(table),
-                "summary_en": quota_summary_en(table),
+        return {"engine": engine, "zones": zones, "table": table, "summary": quota_summary(table),
+                "summary_en": quota_summary(table, "en"),
                 "moves": moves, "attrition": cut}  # fmt: skip
 
     key = ("quota", s["profile"], get_profile(s["profile"]).source, s["target"], s["per_residents"], s["cap"],
