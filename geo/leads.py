@@ -311,6 +311,14 @@ def reconcile(
             "register_norm": normalise_name(reg_text["name"][r]),
         }
 
+    def candidate(best: dict | None, side: str, text: dict, norm_column: str) -> dict:
+        """The best pair that did not qualify, seen from its other ``side`` (``obs`` or ``reg``)."""
+        if best is None:
+            return {}
+        i = int(best[side])
+        return {"score": best["score"], "distance_m": best["distance_m"], "candidate_id": text["id"][i],
+                "candidate_name": text["name"][i], norm_column: normalise_name(text["name"][i])}  # fmt: skip
+
     for o in range(len(observed)):
         row = {
             "observed_id": obs_text["id"][o],
@@ -331,16 +339,7 @@ def reconcile(
             )
         else:
             row["status"] = "unlicensed"
-            best = best_for_obs.get(o)
-            if best is not None:
-                r = int(best["reg"])
-                row.update(
-                    score=best["score"],
-                    distance_m=best["distance_m"],
-                    candidate_id=reg_text["id"][r],
-                    candidate_name=reg_text["name"][r],
-                    register_norm=normalise_name(reg_text["name"][r]),
-                )
+            row.update(candidate(best_for_obs.get(o), "reg", reg_text, "register_norm"))
         rows.append(row)
         geoms.append(_point(observed.geometry.iloc[o]))
     taken = set(assigned.values())
@@ -348,16 +347,7 @@ def reconcile(
         if r in taken:
             continue
         row = {"status": "not_observed", "address": reg_text["address"][r], **register_part(r)}
-        best = best_for_reg.get(r)
-        if best is not None:
-            o = int(best["obs"])
-            row.update(
-                score=best["score"],
-                distance_m=best["distance_m"],
-                candidate_id=obs_text["id"][o],
-                candidate_name=obs_text["name"][o],
-                observed_norm=normalise_name(obs_text["name"][o]),
-            )
+        row.update(candidate(best_for_reg.get(r), "obs", obs_text, "observed_norm"))
         rows.append(row)
         geoms.append(_point(register.geometry.iloc[r]))
     frame = pd.DataFrame(rows, columns=LEAD_COLUMNS)
