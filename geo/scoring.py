@@ -182,6 +182,24 @@ def score(
     language
         ``zh`` or ``en``: the language of the reasons (the score is the same).
     """
+    terms = score_terms(findings, config, case)
+    return score_total(terms), score_reasons(terms, language)
+
+
+def score_total(terms: list[tuple[float, str, str]]) -> float:
+    return round(sum(points for points, _zh, _en in terms), 1)
+
+
+def score_reasons(terms: list[tuple[float, str, str]], language: str = "zh") -> list[str]:
+    """``label +points`` of each term that counts (the base always), in ``zh`` or ``en``."""
+    pick = 2 if language == "en" else 1
+    return [f"{term[pick]} {term[0]:+.1f}" for term in terms if term[0] != 0 or term[1] == "基础分"]
+
+
+def score_terms(
+    findings: list[dict], config: EnforcementConfig, case: Any = None
+) -> list[tuple[float, str, str]]:
+    """The terms of :func:`score`: ``(points, Chinese label, English label)`` each."""
     w = config.score
     terms: list[tuple[float, str, str]] = [(w.get("base", 0.0), "基础分", "base")]
     shortfalls = [
@@ -228,10 +246,7 @@ def score(
         terms.append((w.get("recheck", 0.0), "接近限值，需现场复核", "near the limit: measure on site"))
     if distance and all(f["approximate"] for f in distance):
         terms.append((w.get("approximate", 0.0), "近似测量", "approximate measurement"))
-    total = round(sum(p for p, _zh, _en in terms), 1)
-    pick = 2 if language == "en" else 1
-    reasons = [f"{term[pick]} {term[0]:+.1f}" for term in terms if term[0] != 0 or term[1] == "基础分"]
-    return total, reasons
+    return terms
 
 
 #: (Chinese, English) of the rule-type terms

@@ -24,7 +24,18 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.scoring import EnforcementConfig, apply_survey, level_en, level_zh, load_config, score, severity
+from geo.scoring import (
+    EnforcementConfig,
+    apply_survey,
+    level_en,
+    level_zh,
+    load_config,
+    score,
+    score_reasons,
+    score_terms,
+    score_total,
+    severity,
+)
 from layers.target_export import METHOD_ZH
 from layers.target_export import UNASSIGNED as UNASSIGNED_TEAM
 
@@ -298,8 +309,8 @@ def build_targets(
         )
         worst = found[0]
         subdistrict = _text(venue.get("subdistrict")) or _subdistrict_at(layers, venue.get("point"))
-        priority, reasons = score(found, config, case)
-        reasons_en = score(found, config, case, language="en")[1]
+        terms = score_terms(found, config, case)
+        priority, reasons, reasons_en = score_total(terms), score_reasons(terms), score_reasons(terms, "en")
         records.append({
             "venue_id": key[1], "kind": key[0], "name": _text(venue.get("name")),
             "licence_no": _text(venue.get("licence_no")), "address": _text(venue.get("address")),
