@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.demo_support import copy_demo
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "data" / "demo"
 
@@ -29,6 +31,12 @@ def demo_workspace(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "ws"
     load_demo(path, user="pytest")
     return Workspace.open(path)
+
+
+@pytest.fixture
+def demo_copy(demo_workspace, tmp_path) -> Path:
+    """A private copy of the demo workspace for one test (its path)."""
+    return copy_demo(demo_workspace, tmp_path)
 
 
 @pytest.fixture(scope="session")

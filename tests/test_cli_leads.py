@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import geopandas as gpd
 import pytest
@@ -20,13 +19,6 @@ import cli
 from layers.store import Workspace
 
 GEOD = Geod(ellps="WGS84")
-
-
-@pytest.fixture
-def demo_copy(demo_workspace, tmp_path):
-    path = tmp_path / "ws"
-    shutil.copytree(demo_workspace.path, path)
-    return path
 
 
 def main(*args) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import sys
 import types
 
@@ -14,13 +13,6 @@ from openpyxl import load_workbook
 import cli
 from layers.cases import CaseBook
 from layers.store import Workspace
-
-
-@pytest.fixture
-def demo_copy(demo_workspace, tmp_path):
-    path = tmp_path / "ws"
-    shutil.copytree(demo_workspace.path, path)
-    return path
 
 
 def main(*args) -> int:

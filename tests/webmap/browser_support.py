@@ -8,7 +8,6 @@ downloads a browser: the tests are skipped, with the reason, when /usr/bin/chrom
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.demo_support import copy_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,8 +58,7 @@ def serve_copy(workspace, folder: Path) -> Iterator[str]:
     """Serve the app on a copy of ``workspace`` (the demo district, say) made in ``folder``; yields the URL."""
     from webmap import create_app
 
-    path = folder / "ws"
-    shutil.copytree(workspace.path, path)
+    path = copy_demo(workspace, folder)
     app = create_app({"WORKSPACE": str(path), "SECRET_KEY": "browser-test", "TILE_HOSTS": []})
     with serve(app) as base:
         yield base

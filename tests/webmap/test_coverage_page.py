@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from tests.demo_support import copy_demo
 from webmap import create_app
 
 DEMO_PASSWORD = "civicmap-demo"
@@ -15,9 +16,7 @@ DEMO_PASSWORD = "civicmap-demo"
 @pytest.fixture(scope="module")
 def demo_copy(demo_workspace, tmp_path_factory):
     """A private copy of the demo workspace (signing in writes to its audit log)."""
-    path = tmp_path_factory.mktemp("coverage") / "ws"
-    shutil.copytree(demo_workspace.path, path)
-    return path
+    return copy_demo(demo_workspace, tmp_path_factory.mktemp("coverage"))
 
 
 @pytest.fixture(scope="module")

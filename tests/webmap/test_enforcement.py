@@ -42,13 +42,6 @@ def expected(demo_layers) -> dict:
     return {"names": set(names.values()), "count": len(names)}
 
 
-@pytest.fixture
-def demo_copy(demo_workspace, tmp_path):
-    path = tmp_path / "ws"
-    shutil.copytree(demo_workspace.path, path)
-    return path
-
-
 def _app(path):
     return create_app(
         {"TESTING": True, "WORKSPACE": str(path), "SECRET_KEY": "enf-test", "WTF_CSRF_ENABLED": False}

@@ -15,6 +15,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
+from tests.demo_support import copy_demo
 from tests.webmap.browser_support import BROWSER_MARKS, open_page, serve
 from webmap import create_app
 
@@ -24,9 +25,7 @@ DEMO_PASSWORD = "civicmap-demo"
 @pytest.fixture(scope="module")
 def demo_copy(demo_workspace, tmp_path_factory):
     """A private copy of the demo workspace (signing in writes to its audit log)."""
-    path = tmp_path_factory.mktemp("leads") / "ws"
-    shutil.copytree(demo_workspace.path, path)
-    return path
+    return copy_demo(demo_workspace, tmp_path_factory.mktemp("leads"))
 
 
 @pytest.fixture(scope="module")

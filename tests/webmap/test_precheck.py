@@ -8,12 +8,12 @@ forward formulas of :mod:`geo.crs` and pyproj, and must give the WGS84 answer.
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from pyproj import Transformer
 
 from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from tests.demo_support import copy_demo
 from webmap import create_app
 
 DEMO_PASSWORD = "civicmap-demo"
@@ -23,9 +23,7 @@ SCHOOL_RULE = "net_cafe_school"
 @pytest.fixture(scope="module")
 def demo_copy(demo_workspace, tmp_path_factory):
     """A private copy of the demo workspace (signing in writes to its audit log)."""
-    path = tmp_path_factory.mktemp("precheck") / "ws"
-    shutil.copytree(demo_workspace.path, path)
-    return path
+    return copy_demo(demo_workspace, tmp_path_factory.mktemp("precheck"))
 
 
 @pytest.fixture(scope="module")
